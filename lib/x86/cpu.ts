@@ -113,6 +113,8 @@ export class CPU {
   /** EIP of the instruction being executed (where a fault restarts it). */
   instrStart = 0;
 
+  /** CS base, kept apart from `sbase` because every fetch reads it. */
+  csBase = 0;
   /** Segment selectors ES CS SS DS FS GS. */
   readonly sreg: Uint16Array = new Uint16Array(6);
   /** Segment bases. */
@@ -174,8 +176,20 @@ export class CPU {
   /** Offset added to the instruction count to form the TSC. */
   tscOffset = 0;
 
+  /** Instructions retired before the current `run` slice began. */
+  private icountBase = 0;
+  /** Budget of the current `run` slice, and what is left of it (small integers: cheap to count). */
+  private sliceBudget = 0;
+  private sliceLeft = 0;
+
   /** Retired instructions since reset: virtual time. */
-  icount = 0;
+  get icount(): number {
+    return this.icountBase + (this.sliceBudget - this.sliceLeft);
+  }
+  set icount(v: number) {
+    this.icountBase = v;
+    this.sliceBudget = this.sliceLeft = 0;
+  }
 
   /** x87 FPU. */
   readonly fpu: FPU;
@@ -214,6 +228,8 @@ export class CPU {
   private pendingExit: ExitCode = Exit.Exception;
   /** Set by port handlers (via `requestStop`) to end `run` after this instruction. */
   stopRequested = false;
+  /** sliceLeft as it would have been after the instruction that asked to stop. */
+  private stopLeft = 0;
   /** True when the exit's instruction retired (a trap, INT n or HLT), false for a fault. */
   private retire = false;
   /** Interrupts are inhibited until after the next instruction (STI, MOV SS, POP SS). */
@@ -274,7 +290,13 @@ export class CPU {
     // present, DPL, S=1, type (code: exec/read, accessed; data: read/write, accessed), D/B=1, G=1
     const type = seg === CS ? 0xb : 0x3;
     this.sflags[seg] = 0x80 | (dpl << 5) | 0x10 | type | 0xc000;
-    if (seg === CS) this.fetchPage = 1;
+    if (seg === CS) this.csChanged();
+  }
+
+  /** Call after changing CS's cache (`sbase[CS]`): refreshes the fetch state. */
+  csChanged(): void {
+    this.csBase = this.sbase[CS];
+    this.fetchPage = 1;
   }
 
   // ---------------------------------------------------------------- flags
@@ -422,7 +444,11 @@ export class CPU {
 
   /** Record INC/DEC: like add/sub of 1 but CF is preserved. */
   incdec(a: number, r: number, sz: number, isDec: number): number {
-    this.fixFlags(CF);
+    if ((this.lazy & CF) !== 0) {
+      const la = this.la, lb = this.lb, lr = this.lr;
+      const c = this.lop === 0 ? (la & lb) | ((la | lb) & ~lr) : (~la & lb) | ((~la | lb) & lr);
+      this.flags = (this.flags & ~CF) | ((c >>> this.lsz) & 1);
+    }
     this.la = a;
     this.lb = 1;
     this.lr = r;
@@ -565,7 +591,11 @@ export class CPU {
 
   /** Ask `run` to return Exit.Stop after the current instruction (for device handlers). */
   requestStop(): void {
+    if (this.stopRequested) return;
     this.stopRequested = true;
+    // End the loop after this instruction: it will count it (1 -> 0).
+    this.stopLeft = this.sliceLeft - 1;
+    this.sliceLeft = 1;
   }
 
   // ---------------------------------------------------------------- TLB and paging
@@ -918,7 +948,7 @@ export class CPU {
 
   /** Fetch the next instruction byte. */
   fetch8(): number {
-    const lin = (this.sbase[CS] + this.eip) | 0;
+    const lin = (this.csBase + this.eip) | 0;
     if ((lin & -4096) !== this.fetchPage) this.fetchRefill(lin);
     this.eip = (this.eip + 1) | 0;
     return this.u8[lin ^ this.fetchXor];
@@ -931,7 +961,7 @@ export class CPU {
 
   /** Fetch a 16-bit immediate (zero-extended). */
   fetch16(): number {
-    const lin = (this.sbase[CS] + this.eip) | 0;
+    const lin = (this.csBase + this.eip) | 0;
     if ((lin & -4096) === this.fetchPage && (lin & 0xfff) !== 0xfff) {
       this.eip = (this.eip + 2) | 0;
       return this.dv.getUint16(lin ^ this.fetchXor, true);
@@ -941,7 +971,7 @@ export class CPU {
 
   /** Fetch a 32-bit immediate. */
   fetch32(): number {
-    const lin = (this.sbase[CS] + this.eip) | 0;
+    const lin = (this.csBase + this.eip) | 0;
     if ((lin & -4096) === this.fetchPage && (lin & 0xfff) <= 0xffc) {
       this.eip = (this.eip + 4) | 0;
       return this.dv.getInt32(lin ^ this.fetchXor, true);
@@ -1063,37 +1093,54 @@ export class CPU {
    * the faulting instruction (a fault) or the next one (a trap or INT n).
    */
   run(budget: number): ExitCode {
-    const end = this.icount + budget;
     this.stopRequested = false;
-    for (;;) {
-      try {
-        if (this.breakpoints.size === 0) {
-          while (this.icount < end) {
-            this.instrStart = this.eip;
-            step(this);
-            this.icount++;
-            if (this.stopRequested) return Exit.Stop;
-          }
-        } else {
-          while (this.icount < end) {
-            if (this.breakpoints.has((this.sbase[CS] + this.eip) | 0)) return Exit.Breakpoint;
-            this.instrStart = this.eip;
-            step(this);
-            this.icount++;
-            if (this.stopRequested) return Exit.Stop;
-          }
+    let remaining = budget;
+    while (remaining > 0) {
+      // Count in slices that stay small integers, so the per-instruction count is a Smi decrement.
+      const slice = remaining > 0x20000000 ? 0x20000000 : remaining;
+      remaining -= slice;
+      const code = this.runSlice(slice);
+      this.icountBase += this.sliceBudget - this.sliceLeft;
+      this.sliceBudget = this.sliceLeft = 0;
+      if (code !== Exit.Budget) return code;
+    }
+    return Exit.Budget;
+  }
+
+  private runSlice(budget: number): ExitCode {
+    this.sliceBudget = budget;
+    this.sliceLeft = budget;
+    try {
+      if (this.breakpoints.size === 0) {
+        while (this.sliceLeft > 0) {
+          this.instrStart = this.eip;
+          step(this);
+          this.sliceLeft--;
         }
-        return Exit.Budget;
-      } catch (e) {
-        if (e !== CPU_EXIT) throw e;
-        const code = this.pendingExit;
-        this.pendingExit = Exit.Exception;
-        if (this.retire) this.icount++;
-        else this.eip = this.instrStart;
-        this.fetchLimit = 0x7fffffff;
-        this.pfx = 0;
-        return code;
+      } else {
+        while (this.sliceLeft > 0) {
+          if (this.breakpoints.has((this.csBase + this.eip) | 0)) return Exit.Breakpoint;
+          this.instrStart = this.eip;
+          step(this);
+          this.sliceLeft--;
+        }
       }
+      if (this.stopRequested) {
+        // requestStop() ended the slice early: give back the budget it cut off.
+        this.sliceLeft = this.stopLeft;
+        return Exit.Stop;
+      }
+      return Exit.Budget;
+    } catch (e) {
+      if (e !== CPU_EXIT) throw e;
+      const code = this.pendingExit;
+      this.pendingExit = Exit.Exception;
+      if (this.retire) this.sliceLeft--;
+      else this.eip = this.instrStart;
+      if (this.stopRequested) this.sliceLeft = this.stopLeft - (this.retire ? 1 : 0);
+      this.fetchLimit = 0x7fffffff;
+      this.pfx = 0;
+      return code;
     }
   }
 

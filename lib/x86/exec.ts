@@ -120,7 +120,7 @@ export function step(cpu: CPU): void {
 
 /** Peek at code byte `i` bytes past the current fetch position. */
 function peekCode(cpu: CPU, i: number): number {
-  return cpu.read8((cpu.sbase[CS] + cpu.eip + i) | 0);
+  return cpu.read8((cpu.csBase + cpu.eip + i) | 0);
 }
 
 /** LOCK is valid only on read-modify-write instructions with a memory destination. */
@@ -271,8 +271,19 @@ function exec(cpu: CPU, op: number): void {
     case 0x31:
     case 0x39: {
       const m = cpu.fetch8();
-      const o16 = (cpu.pfx & P_O16) !== 0;
-      aluRM(cpu, op >> 3, m, getReg(cpu, (m >> 3) & 7, o16), o16);
+      if ((cpu.pfx & P_O16) === 0) {
+        const o = op >> 3, b = regs[(m >> 3) & 7];
+        if (m >= 0xc0) {
+          const v = cpu.alu32(o, regs[m & 7], b);
+          if (o !== 7) regs[m & 7] = v;
+        } else {
+          const a = cpu.modrmAddr(m);
+          const v = cpu.alu32(o, cpu.read32(a), b);
+          if (o !== 7) cpu.write32(a, v);
+        }
+        return;
+      }
+      aluRM(cpu, op >> 3, m, cpu.regs16[((m >> 3) & 7) << 1], true);
       return;
     }
     case 0x02:
@@ -342,31 +353,8 @@ function exec(cpu: CPU, op: number): void {
       return;
     }
 
-    case 0x06:
-      return sys.pushSeg(cpu, ES);
-    case 0x07:
-      return sys.popSeg(cpu, ES);
-    case 0x0e:
-      return sys.pushSeg(cpu, CS);
-    case 0x16:
-      return sys.pushSeg(cpu, SS);
-    case 0x17:
-      return sys.popSeg(cpu, SS);
-    case 0x1e:
-      return sys.pushSeg(cpu, DS);
-    case 0x1f:
-      return sys.popSeg(cpu, DS);
     case 0x0f:
       return exec0F(cpu, cpu.fetch8());
-
-    case 0x27:
-      return daaDas(cpu, false);
-    case 0x2f:
-      return daaDas(cpu, true);
-    case 0x37:
-      return asciiAdjust(cpu, false);
-    case 0x3f:
-      return asciiAdjust(cpu, true);
 
     case 0x40:
     case 0x41:
@@ -426,14 +414,6 @@ function exec(cpu: CPU, op: number): void {
       if ((cpu.pfx & P_O16) !== 0) cpu.regs16[(op & 7) << 1] = cpu.pop16();
       else regs[op & 7] = cpu.pop32();
       return;
-    case 0x60:
-      return pusha(cpu, (cpu.pfx & P_O16) !== 0);
-    case 0x61:
-      return popa(cpu, (cpu.pfx & P_O16) !== 0);
-    case 0x62:
-      return bound(cpu);
-    case 0x63:
-      return sys.arpl(cpu);
     case 0x68:
       if ((cpu.pfx & P_O16) !== 0) cpu.push16(cpu.fetch16());
       else cpu.push32(cpu.fetch32());
@@ -452,12 +432,6 @@ function exec(cpu: CPU, op: number): void {
       if ((cpu.pfx & P_O16) !== 0) cpu.push16(cpu.fetchS8() & 0xffff);
       else cpu.push32(cpu.fetchS8());
       return;
-    case 0x6c:
-    case 0x6d:
-    case 0x6e:
-    case 0x6f:
-      return stringOp(cpu, op);
-
     case 0x70:
     case 0x71:
     case 0x72:
@@ -672,6 +646,108 @@ function exec(cpu: CPU, op: number): void {
       const sel = cpu.fetch16();
       return sys.farCall(cpu, sel, off, o16);
     }
+    case 0xa8:
+      cpu.logic(cpu.regs8[0] & cpu.fetch8(), 7);
+      return;
+    case 0xa9:
+      if ((cpu.pfx & P_O16) !== 0) cpu.logic(cpu.regs16[0] & cpu.fetch16(), 15);
+      else cpu.logic(regs[EAX] & cpu.fetch32(), 31);
+      return;
+    case 0xb0:
+    case 0xb1:
+    case 0xb2:
+    case 0xb3:
+    case 0xb4:
+    case 0xb5:
+    case 0xb6:
+    case 0xb7:
+      cpu.regs8[R8[op & 7]] = cpu.fetch8();
+      return;
+    case 0xb8:
+    case 0xb9:
+    case 0xba:
+    case 0xbb:
+    case 0xbc:
+    case 0xbd:
+    case 0xbe:
+    case 0xbf:
+      if ((cpu.pfx & P_O16) !== 0) cpu.regs16[(op & 7) << 1] = cpu.fetch16();
+      else regs[op & 7] = cpu.fetch32();
+      return;
+
+    case 0xc0:
+    case 0xc1:
+    case 0xd0:
+    case 0xd1:
+    case 0xd2:
+    case 0xd3:
+      return shiftGroup(cpu, op);
+    case 0xc2: {
+      const n = cpu.fetch16();
+      const o16 = (cpu.pfx & P_O16) !== 0;
+      const t = pop(cpu, o16);
+      regs[ESP] = (regs[ESP] + n) | 0;
+      jumpTo(cpu, t, o16);
+      return;
+    }
+    case 0xc3: {
+      const o16 = (cpu.pfx & P_O16) !== 0;
+      jumpTo(cpu, pop(cpu, o16), o16);
+      return;
+    }
+    case 0xf6:
+      return group3(cpu, true);
+    case 0xf7:
+      return group3(cpu, false);
+    case 0xff:
+      return group5(cpu);
+
+    default:
+      return execCold(cpu, op);
+  }
+}
+
+/** The less frequent one-byte opcodes, kept out of `exec` so the hot switch stays small. */
+function execCold(cpu: CPU, op: number): void {
+  const regs = cpu.regs;
+  switch (op) {
+    case 0x06:
+      return sys.pushSeg(cpu, ES);
+    case 0x07:
+      return sys.popSeg(cpu, ES);
+    case 0x0e:
+      return sys.pushSeg(cpu, CS);
+    case 0x16:
+      return sys.pushSeg(cpu, SS);
+    case 0x17:
+      return sys.popSeg(cpu, SS);
+    case 0x1e:
+      return sys.pushSeg(cpu, DS);
+    case 0x1f:
+      return sys.popSeg(cpu, DS);
+    case 0x27:
+      return daaDas(cpu, false);
+    case 0x2f:
+      return daaDas(cpu, true);
+    case 0x37:
+      return asciiAdjust(cpu, false);
+    case 0x3f:
+      return asciiAdjust(cpu, true);
+
+    case 0x60:
+      return pusha(cpu, (cpu.pfx & P_O16) !== 0);
+    case 0x61:
+      return popa(cpu, (cpu.pfx & P_O16) !== 0);
+    case 0x62:
+      return bound(cpu);
+    case 0x63:
+      return sys.arpl(cpu);
+    case 0x6c:
+    case 0x6d:
+    case 0x6e:
+    case 0x6f:
+      return stringOp(cpu, op);
+
     case 0x9b:
       if ((cpu.cr0 & (CR0_MP | CR0_TS)) === (CR0_MP | CR0_TS)) cpu.fault(Vec.NM);
       cpu.fpu.fwait();
@@ -731,55 +807,6 @@ function exec(cpu: CPU, op: number): void {
     case 0xae:
     case 0xaf:
       return stringOp(cpu, op);
-    case 0xa8:
-      cpu.logic(cpu.regs8[0] & cpu.fetch8(), 7);
-      return;
-    case 0xa9:
-      if ((cpu.pfx & P_O16) !== 0) cpu.logic(cpu.regs16[0] & cpu.fetch16(), 15);
-      else cpu.logic(regs[EAX] & cpu.fetch32(), 31);
-      return;
-    case 0xb0:
-    case 0xb1:
-    case 0xb2:
-    case 0xb3:
-    case 0xb4:
-    case 0xb5:
-    case 0xb6:
-    case 0xb7:
-      cpu.regs8[R8[op & 7]] = cpu.fetch8();
-      return;
-    case 0xb8:
-    case 0xb9:
-    case 0xba:
-    case 0xbb:
-    case 0xbc:
-    case 0xbd:
-    case 0xbe:
-    case 0xbf:
-      if ((cpu.pfx & P_O16) !== 0) cpu.regs16[(op & 7) << 1] = cpu.fetch16();
-      else regs[op & 7] = cpu.fetch32();
-      return;
-
-    case 0xc0:
-    case 0xc1:
-    case 0xd0:
-    case 0xd1:
-    case 0xd2:
-    case 0xd3:
-      return shiftGroup(cpu, op);
-    case 0xc2: {
-      const n = cpu.fetch16();
-      const o16 = (cpu.pfx & P_O16) !== 0;
-      const t = pop(cpu, o16);
-      regs[ESP] = (regs[ESP] + n) | 0;
-      jumpTo(cpu, t, o16);
-      return;
-    }
-    case 0xc3: {
-      const o16 = (cpu.pfx & P_O16) !== 0;
-      jumpTo(cpu, pop(cpu, o16), o16);
-      return;
-    }
     case 0xc4:
     case 0xc5: {
       const m = cpu.fetch8();
@@ -924,10 +951,6 @@ function exec(cpu: CPU, op: number): void {
     case 0xf5:
       cpu.setFlagBits(CF, cpu.getCF() ^ 1);
       return;
-    case 0xf6:
-      return group3(cpu, true);
-    case 0xf7:
-      return group3(cpu, false);
     case 0xf8:
       cpu.setFlagBits(CF, 0);
       return;
@@ -961,10 +984,7 @@ function exec(cpu: CPU, op: number): void {
         cpu.write8(ad, cpu.incdec(a, (o === 0 ? a + 1 : a - 1) & 0xff, 7, o));
       }
       return;
-    }
-    case 0xff:
-      return group5(cpu);
-    default:
+    }    default:
       // 0x26.. prefixes never reach here; D8-DF handled; remaining: none valid.
       cpu.ud();
   }

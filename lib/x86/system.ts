@@ -86,7 +86,7 @@ function setCache(cpu: CPU, seg: number, sel: number, lo: number, hi: number): v
   cpu.sbase[seg] = descBase(lo, hi);
   cpu.slimit[seg] = descLimit(lo, hi);
   cpu.sflags[seg] = (hi >> 8) & 0xf0ff;
-  if (seg === CS) cpu.fetchPage = 1;
+  if (seg === CS) cpu.csChanged();
 }
 
 /** MOV/POP/LxS to a data or stack segment register, with protected-mode checks. */

@@ -1,0 +1,39 @@
+/**
+ * `deno task bench`: run the CPU benchmark under Deno and under Bun and print
+ * the figures (millions of guest instructions per second) as a table, ready
+ * for README.md. Bun and Deno are the project's own npm dependencies.
+ *
+ * @module
+ */
+
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const bin = (name: string) => `${root}node_modules/.bin/${name}`;
+
+type Figures = Record<string, { mips: number; insns: number; seconds: number }>;
+
+function runUnder(label: string, cmd: string, args: string[]): Figures | null {
+  const r = spawnSync(cmd, args, { cwd: root, encoding: "utf8", maxBuffer: 1 << 24 });
+  if (r.status !== 0) {
+    console.error(`${label}: failed (${r.error?.message ?? r.stderr.trim().split("\n").pop()})`);
+    return null;
+  }
+  const line = r.stdout.trim().split("\n").pop() ?? "{}";
+  return JSON.parse(line) as Figures;
+}
+
+const runs: [string, Figures | null][] = [
+  ["Deno", runUnder("Deno", bin("deno"), ["run", "-A", "bench/cpu_bench.ts"])],
+  ["Bun", runUnder("Bun", bin("bun"), ["bench/cpu_bench.ts"])],
+];
+
+const names = [...new Set(runs.flatMap(([, f]) => (f ? Object.keys(f) : [])))];
+console.log(`| benchmark | ${runs.map(([l]) => `${l} MIPS`).join(" | ")} | guest instructions |`);
+console.log(`|---|${runs.map(() => "---:").join("|")}|---:|`);
+for (const n of names) {
+  const cells = runs.map(([, f]) => (f?.[n] ? f[n].mips.toFixed(1) : "-"));
+  const insns = runs.find(([, f]) => f?.[n])?.[1]?.[n].insns ?? 0;
+  console.log(`| ${n} | ${cells.join(" | ")} | ${insns.toLocaleString("en-US")} |`);
+}

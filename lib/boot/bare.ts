@@ -1,0 +1,123 @@
+/**
+ * The bare machine: the CPU with no hypervisor, RAM, a COM1 UART and QEMU's
+ * isa-debug-exit port. It loads an ELF by physical address and enters it at
+ * ring 0 with flat segments and paging off, so the same small test kernel runs
+ * on lguest.ts, QEMU and v86 alike. A run ends when the guest halts with
+ * interrupts off (`cli; hlt`), writes to port 0x501, or faults with no way to
+ * deliver the fault.
+ *
+ * @module
+ */
+
+import { CPU, Exit } from "../x86/cpu.ts";
+import { IF } from "../x86/flags.ts";
+import { PhysicalMemory } from "../x86/memory.ts";
+import { BootError } from "./errors.ts";
+import { isElf, loadElf, parseElf } from "./elf.ts";
+import { COM1, Uart16550 } from "./uart.ts";
+
+/** isa-debug-exit's port (QEMU's convention: status = (value << 1) | 1). */
+export const DEBUG_EXIT_PORT = 0x501;
+
+/** How a bare run ended. */
+export interface BareResult {
+  /** "halt" (cli; hlt), "debug-exit", "exception", "shutdown" or "limit". */
+  reason: "halt" | "debug-exit" | "exception" | "shutdown" | "limit";
+  /** Process exit status a front end should use. */
+  status: number;
+  /** One line describing the end. */
+  message: string;
+  /** Retired guest instructions. */
+  instructions: number;
+  /** Wall-clock seconds spent in the CPU. */
+  seconds: number;
+}
+
+const VECTOR_NAMES = [
+  "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "#09", "#TS", "#NP", "#SS",
+  "#GP", "#PF", "#15", "#MF", "#AC", "#MC", "#XM",
+];
+
+/** Name of an exception vector (e.g. "#GP"), or "INT 0xNN". */
+export function vectorName(v: number): string {
+  return v < VECTOR_NAMES.length ? VECTOR_NAMES[v] : `INT 0x${v.toString(16)}`;
+}
+
+/** A bare i386 machine. */
+export class BareMachine {
+  /** Guest RAM. */
+  readonly mem: PhysicalMemory;
+  /** The CPU. */
+  readonly cpu: CPU;
+  /** COM1. */
+  readonly uart: Uart16550;
+  /** Value written to the debug-exit port, if any. */
+  debugExit: number | null = null;
+
+  /**
+   * @param memMiB RAM size in MiB
+   * @param console receives COM1 output bytes
+   */
+  constructor(memMiB: number, console: (byte: number) => void = () => {}) {
+    this.mem = new PhysicalMemory(memMiB << 20);
+    this.cpu = new CPU(this.mem);
+    this.uart = new Uart16550(COM1, console);
+    this.cpu.registerPorts(COM1, 8, this.uart);
+    this.cpu.registerPorts(DEBUG_EXIT_PORT, 1, {
+      in: () => 0xff,
+      out: (_p, v) => {
+        this.debugExit = v & 0xff;
+        this.cpu.requestStop();
+      },
+    });
+  }
+
+  /** Load an ELF kernel and point the CPU at its entry. */
+  loadKernel(bytes: Uint8Array, name = "kernel"): void {
+    if (!isElf(bytes)) throw new BootError(`${name}: not an ELF file (bzImage comes with the boot protocol)`);
+    const img = parseElf(bytes, name);
+    loadElf(this.mem, img, bytes, name);
+    this.cpu.eip = img.entry | 0;
+  }
+
+  /** Run until the guest ends (or `maxInsns` instructions, 0 = no limit). */
+  run(maxInsns = 0): BareResult {
+    const cpu = this.cpu;
+    const t0 = performance.now();
+    const done = (reason: BareResult["reason"], status: number, message: string): BareResult => ({
+      reason,
+      status,
+      message,
+      instructions: cpu.icount,
+      seconds: (performance.now() - t0) / 1000,
+    });
+    for (;;) {
+      const budget = maxInsns > 0 ? Math.min(1 << 22, maxInsns - cpu.icount) : 1 << 22;
+      if (budget <= 0) return done("limit", 3, `stopped after ${cpu.icount} instructions`);
+      const exit = cpu.run(budget);
+      switch (exit) {
+        case Exit.Budget:
+          continue;
+        case Exit.Stop:
+          if (this.debugExit !== null) {
+            return done("debug-exit", (this.debugExit << 1) | 1, `debug exit 0x${this.debugExit.toString(16)}`);
+          }
+          continue;
+        case Exit.Halt:
+          if ((cpu.getEflags() & IF) === 0) return done("halt", 0, "halted with interrupts off");
+          return done("halt", 0, "halted waiting for an interrupt (none can come on the bare machine)");
+        case Exit.Exception: {
+          const err = cpu.exitError >= 0 ? `(0x${cpu.exitError.toString(16)})` : "";
+          const cr2 = cpu.exitVector === 14 ? ` cr2=0x${(cpu.exitCr2 >>> 0).toString(16)}` : "";
+          return done(
+            "exception",
+            1,
+            `unhandled ${vectorName(cpu.exitVector)}${err} at eip=0x${(cpu.eip >>> 0).toString(16)}${cr2}`,
+          );
+        }
+        default:
+          return done("shutdown", 1, `shutdown: ${cpu.exitMessage}`);
+      }
+    }
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * The launcher's command line, as lguest's own launcher takes it:
+ *
+ *     repl.ts [options] <mem-MiB> <vmlinux|bzImage> [options] [kernel args…]
+ *
+ * Options may stand before the memory size and again right after the kernel
+ * file; the first word after that which is not a known option starts the
+ * guest's kernel command line, which is passed through untouched.
+ *
+ * @module
+ */
+
+import { BootError } from "./errors.ts";
+
+/** Parsed launcher options. */
+export interface LauncherArgs {
+  /** Guest RAM in MiB. */
+  memMiB: number;
+  /** Path of the kernel file. */
+  kernel: string;
+  /** The guest's kernel command line words. */
+  kernelArgs: string[];
+  /** Run the bare CPU without the lguest host. */
+  bare: boolean;
+  /** Run to completion without the REPL. */
+  run: boolean;
+  /** Initial ramdisk path. */
+  initrd?: string;
+  /** Initial page tables: "linear" (2011+, host fakes 1:1) or "launcher" (2007, built below the initrd). */
+  pagetables: "linear" | "launcher";
+  /** REPL commands from a file (-x FILE). */
+  script?: string;
+  /** REPL commands from the command line (-c "cmd; cmd"). */
+  commands?: string;
+  /** Stop after this many guest instructions (0 = no limit). */
+  maxInsns: number;
+  /** Print usage and exit. */
+  help: boolean;
+}
+
+/** The usage text. */
+export const USAGE = `usage: repl.ts [options] <mem-MiB> <vmlinux|bzImage|ELF> [options] [kernel args…]
+
+options (before the memory size, or right after the kernel file):
+  --bare               run the CPU alone: no lguest host; COM1 (port 0x3F8) to stdout;
+                       ends on cli;hlt or a write to port 0x501 (isa-debug-exit)
+  --run                run to completion without the REPL (exit status from the guest)
+  --initrd=FILE        initial ramdisk, placed at the top of guest RAM
+  --pagetables=MODE    linear (2011+, default) or launcher (2007: tables below the initrd)
+  --max-insns=N        stop after N guest instructions
+  -x FILE              run REPL commands from FILE
+  -c "CMD; CMD"        run REPL commands given here
+  -h, --help           this text`;
+
+const MAX_MIB = 2048;
+
+/** Parse launcher arguments; throws {@link BootError} with a one-line message on bad input. */
+export function parseLauncherArgs(argv: string[]): LauncherArgs {
+  const a: LauncherArgs = {
+    memMiB: 0,
+    kernel: "",
+    kernelArgs: [],
+    bare: false,
+    run: false,
+    pagetables: "linear",
+    maxInsns: 0,
+    help: false,
+  };
+  let i = 0;
+  const option = (w: string): boolean => {
+    const eq = w.indexOf("=");
+    const name = eq < 0 ? w : w.slice(0, eq);
+    const value = eq < 0 ? undefined : w.slice(eq + 1);
+    const need = (): string => {
+      if (value !== undefined) return value;
+      if (i + 1 >= argv.length) throw new BootError(`option ${name} needs a value`);
+      return argv[++i];
+    };
+    switch (name) {
+      case "--bare":
+        a.bare = true;
+        return true;
+      case "--run":
+        a.run = true;
+        return true;
+      case "-h":
+      case "--help":
+        a.help = true;
+        return true;
+      case "--initrd":
+        a.initrd = need();
+        return true;
+      case "--pagetables": {
+        const v = need();
+        if (v !== "linear" && v !== "launcher") {
+          throw new BootError(`--pagetables must be linear or launcher, not '${v}'`);
+        }
+        a.pagetables = v;
+        return true;
+      }
+      case "--max-insns": {
+        const v = Number(need());
+        if (!Number.isSafeInteger(v) || v < 0) throw new BootError(`--max-insns needs a count`);
+        a.maxInsns = v;
+        return true;
+      }
+      case "-x":
+        a.script = need();
+        return true;
+      case "-c":
+        a.commands = need();
+        return true;
+      default:
+        return false;
+    }
+  };
+  for (; i < argv.length && argv[i].startsWith("-"); i++) {
+    if (!option(argv[i])) throw new BootError(`unknown option '${argv[i]}' (see --help)`);
+  }
+  if (a.help) return a;
+  if (i >= argv.length) throw new BootError("missing <mem-MiB> and kernel file (see --help)");
+  const mem = Number(argv[i]);
+  if (!/^\d+$/.test(argv[i]) || mem < 1 || mem > MAX_MIB) {
+    throw new BootError(`memory size '${argv[i]}' must be a whole number of MiB from 1 to ${MAX_MIB}`);
+  }
+  a.memMiB = mem;
+  if (++i >= argv.length) throw new BootError("missing kernel file after the memory size");
+  a.kernel = argv[i++];
+  for (; i < argv.length && argv[i].startsWith("-"); i++) {
+    if (!option(argv[i])) break;
+  }
+  a.kernelArgs = argv.slice(i);
+  return a;
+}

@@ -1,0 +1,119 @@
+/**
+ * The bare machine end to end: the example program runs on the CPU, prints
+ * through the UART, halts, and does so deterministically; the launcher's
+ * command line and its one-line errors for bad input.
+ */
+
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { BareMachine } from "../lib/boot/bare.ts";
+import { parseLauncherArgs } from "../lib/boot/cmdline.ts";
+import { BootError } from "../lib/boot/errors.ts";
+import { parseElf } from "../lib/boot/elf.ts";
+
+const hello = new Uint8Array(readFileSync(new URL("../examples/hello.elf", import.meta.url)));
+
+/** Primes below n by a sieve: the answer the guest must print, computed independently. */
+function primesBelow(n: number): number {
+  const composite = new Uint8Array(n);
+  let count = 0;
+  for (let i = 2; i < n; i++) {
+    if (composite[i]) continue;
+    count++;
+    for (let j = i * i; j < n; j += i) composite[j] = 1;
+  }
+  return count;
+}
+
+describe("bare machine", () => {
+  it("runs examples/hello.elf to cli;hlt with the right answer", () => {
+    const m = new BareMachine(16);
+    m.loadKernel(hello, "hello.elf");
+    const r = m.run(50_000_000);
+    assert.equal(r.reason, "halt");
+    assert.equal(r.status, 0);
+    const out = m.uart.text();
+    assert.match(out, /^Hello from lguest\.ts/);
+    assert.ok(out.includes(`primes below 20000: ${primesBelow(20000)}\n`), out);
+  });
+
+  it("is deterministic: same output and instruction count twice", () => {
+    const runs = [0, 1].map(() => {
+      const m = new BareMachine(16);
+      m.loadKernel(hello);
+      const r = m.run();
+      return { out: m.uart.text(), n: r.instructions };
+    });
+    assert.equal(runs[0].out, runs[1].out);
+    assert.equal(runs[0].n, runs[1].n);
+    assert.ok(runs[0].n > 1_000_000);
+  });
+
+  it("reports an unhandled fault with its vector and address", () => {
+    const m = new BareMachine(1);
+    // ud2 at the entry of a hand-made ELF-less load
+    m.mem.load(0x1000, new Uint8Array([0x90, 0x0f, 0x0b]));
+    m.cpu.eip = 0x1000;
+    const r = m.run();
+    assert.equal(r.reason, "exception");
+    assert.equal(r.message, "unhandled #UD at eip=0x1001");
+  });
+
+  it("stops at isa-debug-exit with QEMU's status convention", () => {
+    const m = new BareMachine(1);
+    // mov al, 0x21 ; mov dx, 0x501 ; out dx, al ; jmp $
+    m.mem.load(0x1000, new Uint8Array([0xb0, 0x21, 0x66, 0xba, 0x01, 0x05, 0xee, 0xeb, 0xfe]));
+    m.cpu.eip = 0x1000;
+    const r = m.run();
+    assert.equal(r.reason, "debug-exit");
+    assert.equal(r.status, (0x21 << 1) | 1);
+    assert.equal(r.instructions, 3);
+  });
+});
+
+describe("launcher command line", () => {
+  it("takes options before the memory size and after the kernel", () => {
+    const a = parseLauncherArgs(["--bare", "32", "vmlinux", "--run", "--initrd=ird", "console=hvc0", "--x"]);
+    assert.equal(a.bare, true);
+    assert.equal(a.run, true);
+    assert.equal(a.memMiB, 32);
+    assert.equal(a.kernel, "vmlinux");
+    assert.equal(a.initrd, "ird");
+    assert.deepEqual(a.kernelArgs, ["console=hvc0", "--x"]);
+  });
+
+  it("gives one-line errors for bad input", () => {
+    const bad: string[][] = [[], ["0", "k"], ["abc", "k"], ["4096", "k"], ["--nope", "16", "k"], ["16"], [
+      "--pagetables=sideways",
+      "16",
+      "k",
+    ]];
+    for (const argv of bad) {
+      assert.throws(() => parseLauncherArgs(argv), (e: unknown) => {
+        return e instanceof BootError && !e.message.includes("\n") && e.message.length > 0;
+      }, argv.join(" "));
+    }
+  });
+
+  it("rejects malformed ELF files with a BootError", () => {
+    const cases: Uint8Array[] = [
+      new Uint8Array([1, 2, 3]),
+      hello.slice(0, 40),
+      hello.slice(0, 60),
+      (() => {
+        const b = hello.slice();
+        b[4] = 2; // 64-bit class
+        return b;
+      })(),
+      (() => {
+        const b = hello.slice();
+        new DataView(b.buffer).setUint32(52 + 16, 0x7fffffff, true); // p_filesz past the end
+        return b;
+      })(),
+    ];
+    for (const c of cases) assert.throws(() => parseElf(c), BootError);
+    const m = new BareMachine(1);
+    assert.throws(() => m.loadKernel(hello), /outside 1 MiB of RAM/);
+  });
+});
