@@ -50,14 +50,15 @@ describe("bare machine", () => {
     assert.ok(runs[0].n > 1_000_000);
   });
 
-  it("reports an unhandled fault with its vector and address", () => {
+  it("reports a fault with no IDT as a triple fault, naming the first fault", () => {
     const m = new BareMachine(1);
-    // ud2 at the entry of a hand-made ELF-less load
+    // nop; ud2 — with the empty IDT of a fresh bare machine. The #GP error codes are
+    // vector*8 + IDT(2) + EXT(1): each arises while delivering an earlier exception.
     m.mem.load(0x1000, new Uint8Array([0x90, 0x0f, 0x0b]));
     m.cpu.eip = 0x1000;
     const r = m.run();
-    assert.equal(r.reason, "exception");
-    assert.equal(r.message, "unhandled #UD at eip=0x1001");
+    assert.equal(r.reason, "shutdown");
+    assert.match(r.message, /^shutdown: triple fault: #UD at eip=0x1001 -> #GP\(0x33\) -> #GP\(0x6b\) -> #DF\(0\) -> #GP\(0x43\)$/);
   });
 
   it("stops at isa-debug-exit with QEMU's status convention", () => {

@@ -10,7 +10,8 @@
  */
 
 import { CPU, Exit } from "../x86/cpu.ts";
-import { IF } from "../x86/flags.ts";
+import { IF, vectorName } from "../x86/flags.ts";
+export { vectorName };
 import { PhysicalMemory } from "../x86/memory.ts";
 import { BootError } from "./errors.ts";
 import { isElf, loadElf, parseElf } from "./elf.ts";
@@ -33,16 +34,6 @@ export interface BareResult {
   seconds: number;
 }
 
-const VECTOR_NAMES = [
-  "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "#09", "#TS", "#NP", "#SS",
-  "#GP", "#PF", "#15", "#MF", "#AC", "#MC", "#XM",
-];
-
-/** Name of an exception vector (e.g. "#GP"), or "INT 0xNN". */
-export function vectorName(v: number): string {
-  return v < VECTOR_NAMES.length ? VECTOR_NAMES[v] : `INT 0x${v.toString(16)}`;
-}
-
 /** A bare i386 machine. */
 export class BareMachine {
   /** Guest RAM. */
@@ -63,6 +54,10 @@ export class BareMachine {
     this.cpu = new CPU(this.mem);
     this.uart = new Uart16550(COM1, console);
     this.cpu.registerPorts(COM1, 8, this.uart);
+    // A bare machine delivers every exception and interrupt through the guest's IDT;
+    // until the guest loads one, the IDT is empty (any exception ends in a triple fault).
+    this.cpu.exitVectors.fill(0);
+    this.cpu.idtLimit = 0;
     this.cpu.registerPorts(DEBUG_EXIT_PORT, 1, {
       in: () => 0xff,
       out: (_p, v) => {

@@ -40,6 +40,7 @@ import {
   ZF,
 } from "./flags.ts";
 import { step } from "./exec.ts";
+import { deliver, Source } from "./interrupts.ts";
 import { FPU } from "./fpu.ts";
 
 /** Segment register numbers in encoding order. */
@@ -79,6 +80,9 @@ export const CR4_TSD = 4, CR4_PSE = 0x10, CR4_PAE = 0x20, CR4_PGE = 0x80, CR4_OS
 
 /** TLB entry permission bits (low 12 bits of an entry; the rest is physPage ^ linPage). */
 const TLB_SUP = 1, TLB_USER = 2;
+
+/** runSlice's private result: the slice was cut short (interrupt window or stop request). */
+const SLICE_CUT = -1;
 
 /** The object thrown (and caught by `run`) to leave an instruction early. */
 export const CPU_EXIT: { readonly exit: true } = Object.freeze({ exit: true as const });
@@ -224,18 +228,23 @@ export class CPU {
   exitTrap = false;
   /** Why the machine shut down, for Exit.Shutdown. */
   exitMessage = "";
-  /** The exit code the pending CPU_EXIT carries. */
-  private pendingExit: ExitCode = Exit.Exception;
+  /** The exit code the pending CPU_EXIT carries (and, after a failed delivery, why). */
+  exitKind: ExitCode = Exit.Exception;
+  /** Where the pending exception came from (interrupts.ts `Source`). */
+  exitSource = 0;
+  /** Per vector: 1 = leave `run` for the embedder (a hypervisor), 0 = deliver through the IDT. */
+  readonly exitVectors: Uint8Array = new Uint8Array(256).fill(1);
+  /** Pending external interrupts (bitmap) and how many. */
+  private readonly irqPending: Int32Array = new Int32Array(8);
+  private irqCount = 0;
+  /** Interrupts are inhibited while icount < shadowUntil (STI, MOV SS, POP SS). */
+  private shadowUntil = 0;
+  /** The real remaining budget while a slice is cut short (-1: not cut). */
+  private sliceCut = -1;
   /** Set by port handlers (via `requestStop`) to end `run` after this instruction. */
   stopRequested = false;
-  /** sliceLeft as it would have been after the instruction that asked to stop. */
-  private stopLeft = 0;
   /** True when the exit's instruction retired (a trap, INT n or HLT), false for a fault. */
   private retire = false;
-  /** Interrupts are inhibited until after the next instruction (STI, MOV SS, POP SS). */
-  interruptShadow = false;
-  /** The last software interrupt was INT3/INTO/INT1 (exempt from the INT n gate-DPL rule). */
-  softIntExempt = false;
   /** Fetches at or past this EIP raise #GP(0): the 15-byte instruction limit (long prefix runs). */
   fetchLimit = 0x7fffffff;
 
@@ -340,6 +349,10 @@ export class CPU {
   setEflags(v: number): void {
     this.flags = (v & 0x3f7fd5) | FLAG_R1;
     this.lazy = 0;
+    if ((v & (TF | IF)) !== 0) {
+      if ((v & TF) !== 0) this.cutSlice();
+      else this.interruptWindow();
+    }
   }
 
   /** Set the bits `mask` of EFLAGS to `bits`, all other flags unchanged. */
@@ -550,17 +563,22 @@ export class CPU {
     this.exitError = error;
     this.exitTrap = false;
     this.retire = false;
-    this.pendingExit = Exit.Exception;
+    this.exitSource = 0;
+    this.exitKind = Exit.Exception;
     throw CPU_EXIT;
   }
 
-  /** Raise a trap-type exception or software interrupt (EIP stays after it). */
-  trap(vector: number): never {
+  /**
+   * Raise a trap-type exception or software interrupt (EIP stays after it).
+   * `source` is interrupts.ts `Source` (0 exception, 1 INT n/INT3/INTO, 2 INT1).
+   */
+  trap(vector: number, source = 0): never {
     this.exitVector = vector;
     this.exitError = -1;
     this.exitTrap = true;
     this.retire = true;
-    this.pendingExit = Exit.Exception;
+    this.exitSource = source;
+    this.exitKind = Exit.Exception;
     throw CPU_EXIT;
   }
 
@@ -578,24 +596,21 @@ export class CPU {
   shutdown(message: string): never {
     this.exitMessage = message;
     this.retire = false;
-    this.pendingExit = Exit.Shutdown;
+    this.exitKind = Exit.Shutdown;
     throw CPU_EXIT;
   }
 
   /** HLT: leave `run` with Exit.Halt, EIP after the HLT. */
   halt(): never {
-    this.pendingExit = Exit.Halt;
+    this.exitKind = Exit.Halt;
     this.retire = true;
     throw CPU_EXIT;
   }
 
   /** Ask `run` to return Exit.Stop after the current instruction (for device handlers). */
   requestStop(): void {
-    if (this.stopRequested) return;
     this.stopRequested = true;
-    // End the loop after this instruction: it will count it (1 -> 0).
-    this.stopLeft = this.sliceLeft - 1;
-    this.sliceLeft = 1;
+    this.cutSlice();
   }
 
   // ---------------------------------------------------------------- TLB and paging
@@ -1096,52 +1111,157 @@ export class CPU {
     this.stopRequested = false;
     let remaining = budget;
     while (remaining > 0) {
-      // Count in slices that stay small integers, so the per-instruction count is a Smi decrement.
-      const slice = remaining > 0x20000000 ? 0x20000000 : remaining;
-      remaining -= slice;
+      // Instruction boundary between slices: external interrupts and single-step.
+      if (this.irqCount !== 0 && (this.flags & IF) !== 0 && this.icount >= this.shadowUntil) {
+        const v = this.takeIrq();
+        if (!deliver(this, v, -1, Source.External)) return this.exitKind;
+      }
+      const stepping = (this.flags & TF) !== 0;
+      let slice = remaining > 0x20000000 ? 0x20000000 : remaining;
+      if (stepping || (this.irqCount !== 0 && this.icount < this.shadowUntil)) slice = 1;
       const code = this.runSlice(slice);
-      this.icountBase += this.sliceBudget - this.sliceLeft;
+      const ran = this.sliceBudget - this.sliceLeft;
+      this.icountBase += ran;
+      remaining -= ran;
       this.sliceBudget = this.sliceLeft = 0;
-      if (code !== Exit.Budget) return code;
+      if (code === Exit.Budget) {
+        if (stepping && ran === 1 && (this.flags & TF) !== 0 && this.exitVectors[Vec.DB] === 0) {
+          if (!deliver(this, Vec.DB, -1, Source.Exception)) return this.exitKind;
+        } else if (stepping && ran === 1) {
+          this.exitVector = Vec.DB;
+          this.exitError = -1;
+          this.exitTrap = true;
+          return Exit.Exception;
+        }
+        continue;
+      }
+      if (code === SLICE_CUT) {
+        if (this.stopRequested) return Exit.Stop;
+        continue;
+      }
+      return code;
     }
     return Exit.Budget;
   }
 
-  private runSlice(budget: number): ExitCode {
+  /** End the current slice after this instruction (interrupt window, stop request, TF set). */
+  cutSlice(): void {
+    if (this.sliceCut >= 0 || this.sliceLeft <= 0) return;
+    this.sliceCut = this.sliceLeft - 1;
+    this.sliceLeft = 1;
+  }
+
+  private runSlice(budget: number): ExitCode | typeof SLICE_CUT {
     this.sliceBudget = budget;
     this.sliceLeft = budget;
-    try {
-      if (this.breakpoints.size === 0) {
-        while (this.sliceLeft > 0) {
-          this.instrStart = this.eip;
-          step(this);
-          this.sliceLeft--;
+    this.sliceCut = -1;
+    for (;;) {
+      try {
+        if (this.breakpoints.size === 0) {
+          while (this.sliceLeft > 0) {
+            this.instrStart = this.eip;
+            step(this);
+            this.sliceLeft--;
+          }
+        } else {
+          while (this.sliceLeft > 0) {
+            if (this.breakpoints.has((this.csBase + this.eip) | 0)) {
+              this.uncut();
+              return Exit.Breakpoint;
+            }
+            this.instrStart = this.eip;
+            step(this);
+            this.sliceLeft--;
+          }
         }
-      } else {
-        while (this.sliceLeft > 0) {
-          if (this.breakpoints.has((this.csBase + this.eip) | 0)) return Exit.Breakpoint;
-          this.instrStart = this.eip;
-          step(this);
-          this.sliceLeft--;
+        return this.uncut() ? SLICE_CUT : Exit.Budget;
+      } catch (e) {
+        if (e !== CPU_EXIT) throw e;
+        const code = this.exitKind;
+        this.exitKind = Exit.Exception;
+        if (this.retire) this.sliceLeft--;
+        else this.eip = this.instrStart;
+        this.fetchLimit = 0x7fffffff;
+        this.pfx = 0;
+        if (code === Exit.Exception && this.exitVectors[this.exitVector] === 0) {
+          if (deliver(this, this.exitVector, this.exitError, this.exitSource)) {
+            if (this.sliceLeft > 0) continue;
+            return this.uncut() ? SLICE_CUT : Exit.Budget;
+          }
+          // Delivery was intercepted or shut down: the instruction restarts.
+          if (this.retire) {
+            this.sliceLeft++;
+            this.eip = this.instrStart;
+          }
+          this.uncut();
+          const k = this.exitKind;
+          this.exitKind = Exit.Exception;
+          return k;
         }
+        this.uncut();
+        return code;
       }
-      if (this.stopRequested) {
-        // requestStop() ended the slice early: give back the budget it cut off.
-        this.sliceLeft = this.stopLeft;
-        return Exit.Stop;
-      }
-      return Exit.Budget;
-    } catch (e) {
-      if (e !== CPU_EXIT) throw e;
-      const code = this.pendingExit;
-      this.pendingExit = Exit.Exception;
-      if (this.retire) this.sliceLeft--;
-      else this.eip = this.instrStart;
-      if (this.stopRequested) this.sliceLeft = this.stopLeft - (this.retire ? 1 : 0);
-      this.fetchLimit = 0x7fffffff;
-      this.pfx = 0;
-      return code;
     }
+  }
+
+  /** Undo a slice cut: restore the real remaining budget. True if there was one. */
+  private uncut(): boolean {
+    if (this.sliceCut < 0) return false;
+    this.sliceLeft = this.sliceCut + this.sliceLeft;
+    this.sliceCut = -1;
+    return true;
+  }
+
+  /**
+   * Raise external interrupt `vector` (the embedder plays the interrupt
+   * controller). It is delivered through the IDT at the next instruction
+   * boundary where EFLAGS.IF is set and no STI/MOV SS shadow is in force.
+   */
+  raiseIrq(vector: number): void {
+    const w = vector >> 5, b = 1 << (vector & 31);
+    if ((this.irqPending[w] & b) === 0) {
+      this.irqPending[w] |= b;
+      this.irqCount++;
+    }
+    if ((this.flags & IF) !== 0) this.cutSlice();
+  }
+
+  /** Withdraw a pending external interrupt. */
+  lowerIrq(vector: number): void {
+    const w = vector >> 5, b = 1 << (vector & 31);
+    if ((this.irqPending[w] & b) !== 0) {
+      this.irqPending[w] &= ~b;
+      this.irqCount--;
+    }
+  }
+
+  private takeIrq(): number {
+    for (let w = 0; w < 8; w++) {
+      const bits = this.irqPending[w];
+      if (bits !== 0) {
+        const i = 31 - Math.clz32(bits & -bits);
+        this.irqPending[w] &= ~(1 << i);
+        this.irqCount--;
+        return (w << 5) | i;
+      }
+    }
+    return 0;
+  }
+
+  /** Called when IF may have become 1 (STI, POPF, IRET): take a pending interrupt soon. */
+  interruptWindow(): void {
+    if (this.irqCount !== 0 && (this.flags & IF) !== 0) this.cutSlice();
+  }
+
+  /** Inhibit interrupts until after the next instruction (STI, MOV SS, POP SS). */
+  setInterruptShadow(): void {
+    this.shadowUntil = this.icount + 2;
+  }
+
+  /** Set the exit kind for a shutdown found outside an instruction (e.g. a triple fault). */
+  setShutdown(message: string): void {
+    this.exitMessage = message;
+    this.exitKind = Exit.Shutdown;
   }
 
   /** Execute exactly one instruction (or stop at its exception). */

@@ -590,6 +590,7 @@ function exec(cpu: CPU, op: number): void {
       const s = (m >> 3) & 7;
       if (s > 5 || s === CS) cpu.ud();
       sys.loadSeg(cpu, s, readRM16(cpu, m));
+      if (s === SS) cpu.setInterruptShadow();
       return;
     }
     case 0x8f: {
@@ -855,11 +856,11 @@ function execCold(cpu: CPU, op: number): void {
     case 0xcb:
       return sys.farReturn(cpu, 0, (cpu.pfx & P_O16) !== 0);
     case 0xcc:
-      return sys.softwareInterrupt(cpu, Vec.BP, true);
+      return sys.softwareInterrupt(cpu, Vec.BP, 1);
     case 0xcd:
-      return sys.softwareInterrupt(cpu, cpu.fetch8(), false);
+      return sys.softwareInterrupt(cpu, cpu.fetch8(), 1);
     case 0xce:
-      if (cpu.getOF() !== 0) sys.softwareInterrupt(cpu, Vec.OF, true);
+      if (cpu.getOF() !== 0) sys.softwareInterrupt(cpu, Vec.OF, 1);
       return;
     case 0xcf:
       return sys.iret(cpu, (cpu.pfx & P_O16) !== 0);
@@ -944,7 +945,7 @@ function execCold(cpu: CPU, op: number): void {
       return;
     }
     case 0xf1: // INT1 / ICEBP
-      return sys.softwareInterrupt(cpu, Vec.DB, true);
+      return sys.softwareInterrupt(cpu, Vec.DB, 2);
     case 0xf4:
       if (cpu.cpl !== 0) cpu.gp(0);
       return cpu.halt();
@@ -963,8 +964,11 @@ function execCold(cpu: CPU, op: number): void {
       return;
     case 0xfb:
       if (cpu.cpl > ((cpu.flags & IOPL) >> 12)) cpu.gp(0);
-      if ((cpu.flags & IF) === 0) cpu.interruptShadow = true;
-      cpu.flags |= IF;
+      if ((cpu.flags & IF) === 0) {
+        cpu.flags |= IF;
+        cpu.setInterruptShadow();
+        cpu.interruptWindow();
+      }
       return;
     case 0xfc:
       cpu.flags &= ~DF;

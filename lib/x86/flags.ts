@@ -101,3 +101,13 @@ export const CONDITION_NAMES = [
   "le",
   "g",
 ] as const;
+
+const VECTOR_NAMES = [
+  "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "#09", "#TS", "#NP", "#SS",
+  "#GP", "#PF", "#15", "#MF", "#AC", "#MC", "#XM",
+];
+
+/** Name of an exception vector (e.g. "#GP"), or "INT 0xNN" beyond the exceptions. */
+export function vectorName(v: number): string {
+  return v < VECTOR_NAMES.length ? VECTOR_NAMES[v] : `INT 0x${v.toString(16)}`;
+}

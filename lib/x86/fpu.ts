@@ -111,6 +111,8 @@ const TINY_SAFE = 2 ** -968;
 const HUGE_SAFE = 2 ** 995;
 const SPLIT = 134217729; // 2^27 + 1
 const MAX_F32 = 3.4028234663852886e38;
+/** Jcc condition codes of FCMOVB, FCMOVE, FCMOVBE, FCMOVU (DB: the negations, cc | 1). */
+const FCMOV_CC = new Uint8Array([2, 4, 6, 10]);
 /** Flags an FCOMI-family instruction writes. */
 const COMI_MASK = ZF | PF | CF | OF | SF | AF;
 
@@ -483,6 +485,8 @@ export class FPU {
             default:
               return this.cpu.ud();
           }
+          // every case above returns
+          return;
         case 0xda:
           this.wait();
           this.loadInt(this.cpu.read32(lin));
@@ -512,6 +516,8 @@ export class FPU {
             default: // /1 FISTTP (SSE3), /4, /6 reserved
               return this.cpu.ud();
           }
+          // every case above returns
+          return;
         case 0xdc:
           this.wait();
           this.loadF64(lin);
@@ -542,6 +548,8 @@ export class FPU {
             default: // /1 FISTTP (SSE3), /5 reserved
               return this.cpu.ud();
           }
+          // every case above returns
+          return;
         case 0xde:
           this.wait();
           this.loadInt((this.cpu.read16(lin) << 16) >> 16);
@@ -580,6 +588,8 @@ export class FPU {
             default: // /1 FISTTP (SSE3)
               return this.cpu.ud();
           }
+          // every case above returns
+          return;
       }
     }
     const i = modrm & 7;
@@ -593,7 +603,7 @@ export class FPU {
       case 0xd9:
         return this.execD9(reg, i, modrm);
       case 0xda:
-        if (reg < 4) return this.fcmov(i, [2, 4, 6, 10][reg]);
+        if (reg < 4) return this.fcmov(i, FCMOV_CC[reg]);
         if (modrm === 0xe9) {
           this.wait();
           this.note(false);
@@ -602,7 +612,7 @@ export class FPU {
         }
         return this.cpu.ud();
       case 0xdb:
-        if (reg < 4) return this.fcmov(i, [3, 5, 7, 11][reg]);
+        if (reg < 4) return this.fcmov(i, FCMOV_CC[reg] | 1);
         if (reg === 4) {
           if (i === 2) this.stat &= ~(0xff | BUSY); // FNCLEX
           else if (i === 3) this.init(); // FNINIT
@@ -638,6 +648,8 @@ export class FPU {
           default:
             return this.cpu.ud();
         }
+        // every case above returns
+        return;
       case 0xde:
         if (reg === 3 && i !== 1) return this.cpu.ud();
         this.wait();
@@ -784,6 +796,15 @@ export class FPU {
   private underflow(): boolean {
     this.stat &= ~C1;
     return this.ex(IE | SFLT);
+  }
+
+  /**
+   * True when this instruction raised an unmasked IE, DE or ZE (whose response
+   * leaves the stack alone). Waiting instructions start with no unmasked flag
+   * set, so any such flag is new.
+   */
+  private blocked(): boolean {
+    return (this.stat & ~this.ctrl & (IE | DE | ZE)) !== 0;
   }
 
   /** ES and B follow the pending exceptions after the control or status word is loaded. */
@@ -1606,7 +1627,10 @@ export class FPU {
     if (this.empty[p0] !== 0 || this.empty[pi] !== 0) {
       if (this.underflow()) return;
       this.setIndef(dst);
-    } else this.arith(reg, p0, pi, dst);
+    } else {
+      this.arith(reg, p0, pi, dst);
+      if (this.blocked()) return;
+    }
     if (pop) this.pop();
   }
 
@@ -1938,6 +1962,7 @@ export class FPU {
         } else if ((this.rawOk[p0] | this.rawOk[p1]) === 0 || !this.special2(p1, p0, p1)) {
           this.binaryPop(modrm, this.val[p0], this.val[p1], p1);
         }
+        if (this.blocked()) return;
         this.pop();
         return;
       case 0xf5: // FPREM1
@@ -2019,7 +2044,13 @@ export class FPU {
     const exp = this.rawSE[p] & 0x7fff;
     if (exp >= 16383 + 63) return; // already an integer (or infinity)
     const neg = (this.rawSE[p] & 0x8000) !== 0;
-    this.rawToInt(p, this.rc);
+    if (!this.rawToInt(p, this.rc)) {
+      // Rounded up to 2^63 exactly.
+      this.stat |= C1;
+      this.ex(PE);
+      this.setVal(p, neg ? -9223372036854775808 : 9223372036854775808);
+      return;
+    }
     if (this.rInexact) {
       if (this.rUp) this.stat |= C1;
       this.ex(PE);
@@ -2062,7 +2093,7 @@ export class FPU {
       return;
     }
     if (this.special1(p0, p0)) {
-      if (this.val[p0] !== this.val[p0]) this.pushSlot(p0); // NaN in both results
+      if (!this.blocked()) this.pushSlot(p0); // the NaN in both results
       return;
     }
     const x = this.val[p0];

@@ -143,7 +143,7 @@ export function popSeg(cpu: CPU, seg: number): void {
   const v = cpu.read16((sp + cpu.sbase[SS]) | 0);
   loadSeg(cpu, seg, v);
   cpu.regs[ESP] = (sp + (o16 ? 2 : 4)) | 0;
-  if (seg === SS) cpu.interruptShadow = true;
+  if (seg === SS) cpu.setInterruptShadow();
 }
 
 /** LDS/LES/LSS/LFS/LGS: load a far pointer from memory into Sreg:reg. */
@@ -309,13 +309,11 @@ export function iret(cpu: CPU, o16: boolean): void {
 }
 
 /**
- * INT n, INT3, INTO, INT1: leave `run` with a trap-type exit for the vector.
- * `exempt` is true for INT3/INTO/INT1, which the IDT gate DPL check treats
- * differently from INT n when an embedder delivers them.
+ * INT n, INT3, INTO (source 1: the gate's DPL is checked against CPL) and
+ * INT1/ICEBP (source 2: exempt). They retire, then deliver or exit.
  */
-export function softwareInterrupt(cpu: CPU, vector: number, exempt: boolean): void {
-  cpu.softIntExempt = exempt;
-  cpu.trap(vector);
+export function softwareInterrupt(cpu: CPU, vector: number, source: number): void {
+  cpu.trap(vector, source);
 }
 
 /**
