@@ -41,6 +41,7 @@ import {
 } from "./flags.ts";
 import { step } from "./exec.ts";
 import { deliver, Source } from "./interrupts.ts";
+import { type Block, HOT_THRESHOLD, translate as translateBlock } from "./jit.ts";
 import { FPU } from "./fpu.ts";
 
 /** Segment register numbers in encoding order. */
@@ -80,6 +81,9 @@ export const CR4_TSD = 4, CR4_PSE = 0x10, CR4_PAE = 0x20, CR4_PGE = 0x80, CR4_OS
 
 /** TLB entry permission bits (low 12 bits of an entry; the rest is physPage ^ linPage). */
 const TLB_SUP = 1, TLB_USER = 2;
+
+/** A codeMap value: this address starts no translatable block. */
+const NO_BLOCK = -0x7fffffff;
 
 /** runSlice's private result: the slice was cut short (interrupt window or stop request). */
 const SLICE_CUT = -1;
@@ -182,9 +186,28 @@ export class CPU {
 
   /** Instructions retired before the current `run` slice began. */
   private icountBase = 0;
-  /** Budget of the current `run` slice, and what is left of it (small integers: cheap to count). */
+  /** Budget of the current `run` slice (a small integer: cheap to count). */
   private sliceBudget = 0;
-  private sliceLeft = 0;
+  /** What is left of the slice; translated blocks subtract what they retire. */
+  sliceLeft = 0;
+
+  /** Translate hot code into JavaScript (false: interpret everything). */
+  jit = true;
+  /** Starts of an instruction address before it is translated. */
+  jitThreshold: number = HOT_THRESHOLD;
+  /** Per physical page: per offset, a block id (> 0) or minus the times it started an instruction. */
+  private codeMap: (Int32Array | undefined)[] = [];
+  /** Per physical page: 1 when blocks were translated from it (the write TLB never maps it). */
+  private codePage: Uint8Array = new Uint8Array(0);
+  /** Block ids by page, so a write can drop a page's blocks. */
+  private pageBlocks: Map<number, number[]> = new Map();
+  /** Translated blocks by id (0 unused). */
+  private blocks: (Block | null)[] = [null];
+  private freeIds: number[] = [];
+  /** The block running now (to count what it retired if it faults). */
+  private curBlock: Block | null = null;
+  /** How many blocks have been translated (for the debugger and benchmarks). */
+  blocksTranslated = 0;
 
   /** Retired instructions since reset: virtual time. */
   get icount(): number {
@@ -265,6 +288,8 @@ export class CPU {
     this.i32 = mem.i32;
     this.dv = mem.dv;
     this.fpu = new FPU(this);
+    this.codePage = new Uint8Array(mem.size >>> 12);
+    this.codeMap = new Array(mem.size >>> 12);
     this.reset();
   }
 
@@ -285,6 +310,16 @@ export class CPU {
     this.icount = 0;
     this.fpu.reset();
     this.flushTlb();
+    this.dropAllCode();
+  }
+
+  /** Forget every translated block (after memory was rewritten behind the CPU's back). */
+  dropAllCode(): void {
+    for (const page of [...this.pageBlocks.keys()]) this.dropCodePage(page);
+    this.codeMap = new Array(this.mem.size >>> 12);
+    this.codePage.fill(0);
+    this.blocks = [null];
+    this.freeIds = [];
   }
 
   /**
@@ -665,7 +700,7 @@ export class CPU {
       if (pa < this.mem.size) {
         if (this.tlbR[page] === 0 && this.tlbW[page] === 0) this.tlbRecord(page);
         this.tlbR[page] = TLB_SUP | TLB_USER;
-        this.tlbW[page] = TLB_SUP | TLB_USER;
+        if (this.codePage[page] === 0) this.tlbW[page] = TLB_SUP | TLB_USER;
       }
       return pa;
     }
@@ -687,7 +722,7 @@ export class CPU {
     if (this.tlbR[page] === 0 && this.tlbW[page] === 0) this.tlbRecord(page);
     const perm = TLB_SUP | (uok ? TLB_USER : 0);
     this.tlbR[page] = x | perm;
-    if (dirty || write) {
+    if ((dirty || write) && this.codePage[pa >>> 12] === 0) {
       const sw = wok || (this.cr0 & CR0_WP) === 0;
       this.tlbW[page] = (sw ? x | TLB_SUP : 0) | (uok && wok ? x | TLB_USER : 0);
     }
@@ -799,6 +834,41 @@ export class CPU {
     return this.readSlow(lin, 4);
   }
 
+  /**
+   * Reads for read-modify-write instructions: the CPU reads with write intent,
+   * so a fault reports W=1 and a read-only page faults before anything changes.
+   */
+  readW8(lin: number): number {
+    const e = this.tlbW[lin >>> 12];
+    if ((e & this.tlbMask) !== 0) return this.u8[(e & -4096) ^ lin];
+    return this.readSlowW(lin, 1);
+  }
+
+  /** 16-bit read with write intent (see readW8). */
+  readW16(lin: number): number {
+    const e = this.tlbW[lin >>> 12];
+    if ((e & this.tlbMask) !== 0 && (lin & 0xfff) !== 0xfff) {
+      return this.dv.getUint16((e & -4096) ^ lin, true);
+    }
+    return this.readSlowW(lin, 2);
+  }
+
+  /** 32-bit read with write intent (see readW8). */
+  readW32(lin: number): number {
+    const e = this.tlbW[lin >>> 12];
+    if ((e & this.tlbMask) !== 0) {
+      const pa = (e & -4096) ^ lin;
+      if ((pa & 3) === 0) return this.i32[pa >>> 2];
+      if ((lin & 0xfff) <= 0xffc) return this.dv.getInt32(pa, true);
+    }
+    return this.readSlowW(lin, 4);
+  }
+
+  private readSlowW(lin: number, size: number): number {
+    this.probeWrite(lin, size);
+    return this.readSlow(lin, size);
+  }
+
   /** Write a byte. */
   write8(lin: number, v: number): void {
     const e = this.tlbW[lin >>> 12];
@@ -841,7 +911,7 @@ export class CPU {
     if ((e & this.tlbMask) !== 0 && (lin & 0xfff) <= 0x1000 - size) return;
     const user = this.cpl === 3;
     this.translate(lin, true, user);
-    if (((lin & 0xfff) + size) > 0x1000) this.translate((lin + size - 1) | 0, true, user);
+    if (((lin & 0xfff) + size) > 0x1000) this.translate((lin + size - 1) & -4096, true, user);
   }
 
   private physRead(pa: number, size: number): number {
@@ -854,6 +924,7 @@ export class CPU {
 
   private physWrite(pa: number, v: number, size: number): void {
     if (pa + size <= this.mem.size) {
+      if (this.codePage[pa >>> 12] !== 0) this.dropCodePage(pa >>> 12);
       if (size === 1) this.u8[pa] = v;
       else if (size === 2) this.dv.setUint16(pa, v, true);
       else this.dv.setInt32(pa, v, true);
@@ -1074,6 +1145,22 @@ export class CPU {
     return (off + this.sbase[this.eaSeg]) | 0;
   }
 
+  /**
+   * Like modrmAddr, for an operand the instruction writes: the segment must be
+   * a writable data segment (a code segment or a null selector raises #GP(0)).
+   */
+  modrmAddrW(m: number): number {
+    const off = this.modrmOffset(m);
+    const seg = this.eaSeg;
+    if ((this.sflags[seg] & 0x1a) !== 0x12) this.segWriteFault(seg);
+    return (off + this.sbase[seg]) | 0;
+  }
+
+  /** #GP(0) for a write through segment `seg` (#SS(0) for SS). */
+  segWriteFault(seg: number): never {
+    return this.fault(seg === SS ? Vec.SS : Vec.GP, 0);
+  }
+
   /** Linear address for a string/implicit operand at `off` in the default-or-override segment. */
   segAddr(defSeg: number, off: number): number {
     const ov = this.pfx >> P_SEG_SHIFT;
@@ -1157,7 +1244,33 @@ export class CPU {
     this.sliceCut = -1;
     for (;;) {
       try {
-        if (this.breakpoints.size === 0) {
+        if (this.breakpoints.size === 0 && this.jit) {
+          while (this.sliceLeft > 0) {
+            const eip = this.eip;
+            this.instrStart = eip;
+            const lin = (this.csBase + eip) | 0;
+            if ((lin & -4096) !== this.fetchPage) this.fetchRefill(lin);
+            const pa = lin ^ this.fetchXor;
+            const map = this.codeMap[pa >>> 12];
+            if (map !== undefined) {
+              const id = map[pa & 0xfff];
+              if (id > 0) {
+                const b = this.blocks[id];
+                if (b !== null && b.lin === lin && b.n <= this.sliceLeft) {
+                  this.curBlock = b;
+                  b.fn(this);
+                  this.curBlock = null;
+                  continue;
+                }
+              } else if (id > -this.jitThreshold) map[pa & 0xfff] = id - 1;
+              else if (id !== NO_BLOCK) {
+                if (this.compileAt(lin, pa, map)) continue;
+              }
+            } else this.codeMap[pa >>> 12] = new Int32Array(4096);
+            step(this);
+            this.sliceLeft--;
+          }
+        } else if (this.breakpoints.size === 0) {
           while (this.sliceLeft > 0) {
             this.instrStart = this.eip;
             step(this);
@@ -1179,6 +1292,12 @@ export class CPU {
         if (e !== CPU_EXIT) throw e;
         const code = this.exitKind;
         this.exitKind = Exit.Exception;
+        if (this.curBlock !== null) {
+          // A fault inside a translated block: count the instructions it retired before.
+          const k = this.curBlock.eips.indexOf(this.instrStart);
+          this.sliceLeft -= k < 0 ? 0 : k;
+          this.curBlock = null;
+        }
         if (this.retire) this.sliceLeft--;
         else this.eip = this.instrStart;
         this.fetchLimit = 0x7fffffff;
@@ -1202,6 +1321,68 @@ export class CPU {
         return code;
       }
     }
+  }
+
+  /**
+   * Translate the block at `lin`/`pa`. Returns true when the block was made
+   * (the loop then runs it); false marks the address as not translatable.
+   */
+  private compileAt(lin: number, pa: number, map: Int32Array): boolean {
+    const b = translateBlock(this, lin, pa);
+    if (b === null) {
+      map[pa & 0xfff] = NO_BLOCK;
+      return false;
+    }
+    const id = this.freeIds.length > 0 ? this.freeIds.pop()! : this.blocks.length;
+    this.blocks[id] = b;
+    map[pa & 0xfff] = id;
+    const page = pa >>> 12;
+    let list = this.pageBlocks.get(page);
+    if (list === undefined) this.pageBlocks.set(page, list = []);
+    list.push(id);
+    this.blocksTranslated++;
+    if (this.codePage[page] === 0) {
+      this.codePage[page] = 1;
+      this.unmapWrites(page);
+    }
+    return true;
+  }
+
+  /** Remove write-TLB entries that map physical page `page`. */
+  private unmapWrites(page: number): void {
+    if (this.tlbCount > this.tlbList.length) {
+      this.flushTlb();
+      return;
+    }
+    const list = this.tlbList, w = this.tlbW;
+    for (let i = 0; i < this.tlbCount; i++) {
+      const lp = list[i], e = w[lp];
+      if (e !== 0 && (((e & -4096) ^ (lp << 12)) >>> 12) === page) w[lp] = 0;
+    }
+  }
+
+  /**
+   * Forget translated code in physical `[pa, pa+len)`: for writers that bypass
+   * the CPU (devices, a hypervisor writing guest memory). The CPU's own writes
+   * do this by themselves.
+   */
+  invalidateCode(pa: number, len = 1): void {
+    for (let p = pa >>> 12; p <= (pa + len - 1) >>> 12 && p < this.codePage.length; p++) {
+      if (this.codePage[p] !== 0) this.dropCodePage(p);
+    }
+  }
+
+  private dropCodePage(page: number): void {
+    const ids = this.pageBlocks.get(page);
+    if (ids !== undefined) {
+      for (const id of ids) {
+        this.blocks[id] = null;
+        this.freeIds.push(id);
+      }
+      this.pageBlocks.delete(page);
+    }
+    this.codeMap[page] = undefined;
+    this.codePage[page] = 0;
   }
 
   /** Undo a slice cut: restore the real remaining budget. True if there was one. */

@@ -204,6 +204,13 @@ function countReg(cpu: CPU): number {
   return (cpu.pfx & P_A16) !== 0 ? cpu.regs16[ECX << 1] : cpu.regs[ECX];
 }
 
+/** #GP(0) unless the (possibly overridden) segment `def` is a writable data segment. */
+export function checkSegWrite(cpu: CPU, def: number): void {
+  const ov = cpu.pfx >> P_SEG_SHIFT;
+  const seg = ov !== 0 ? ov - 1 : def;
+  if ((cpu.sflags[seg] & 0x1a) !== 0x12) cpu.segWriteFault(seg);
+}
+
 /** The x87 #NM check: CR0.EM or CR0.TS set. */
 function fpuAvailable(cpu: CPU): void {
   if ((cpu.cr0 & (CR0_EM | CR0_TS)) !== 0) cpu.fault(Vec.NM);
@@ -220,15 +227,14 @@ function aluRM(cpu: CPU, op: number, m: number, b: number, o16: boolean): void {
       const v = cpu.alu32(op, cpu.regs[r], b);
       if (op !== 7) cpu.regs[r] = v;
     }
-  } else {
+  } else if (op === 7) {
     const a = cpu.modrmAddr(m);
-    if (o16) {
-      const v = cpu.alu16(op, cpu.read16(a), b & 0xffff);
-      if (op !== 7) cpu.write16(a, v);
-    } else {
-      const v = cpu.alu32(op, cpu.read32(a), b);
-      if (op !== 7) cpu.write32(a, v);
-    }
+    if (o16) cpu.alu16(op, cpu.read16(a), b & 0xffff);
+    else cpu.alu32(op, cpu.read32(a), b);
+  } else {
+    const a = cpu.modrmAddrW(m);
+    if (o16) cpu.write16(a, cpu.alu16(op, cpu.readW16(a), b & 0xffff));
+    else cpu.write32(a, cpu.alu32(op, cpu.readW32(a), b));
   }
 }
 
@@ -237,10 +243,11 @@ function aluRM8(cpu: CPU, op: number, m: number, b: number): void {
     const r = R8[m & 7];
     const v = cpu.alu8(op, cpu.regs8[r], b & 0xff);
     if (op !== 7) cpu.regs8[r] = v;
+  } else if (op === 7) {
+    cpu.alu8(op, cpu.read8(cpu.modrmAddr(m)), b & 0xff);
   } else {
-    const a = cpu.modrmAddr(m);
-    const v = cpu.alu8(op, cpu.read8(a), b & 0xff);
-    if (op !== 7) cpu.write8(a, v);
+    const a = cpu.modrmAddrW(m);
+    cpu.write8(a, cpu.alu8(op, cpu.readW8(a), b & 0xff));
   }
 }
 
@@ -276,10 +283,11 @@ function exec(cpu: CPU, op: number): void {
         if (m >= 0xc0) {
           const v = cpu.alu32(o, regs[m & 7], b);
           if (o !== 7) regs[m & 7] = v;
+        } else if (o === 7) {
+          cpu.alu32(o, cpu.read32(cpu.modrmAddr(m)), b);
         } else {
-          const a = cpu.modrmAddr(m);
-          const v = cpu.alu32(o, cpu.read32(a), b);
-          if (o !== 7) cpu.write32(a, v);
+          const a = cpu.modrmAddrW(m);
+          cpu.write32(a, cpu.alu32(o, cpu.readW32(a), b));
         }
         return;
       }
@@ -458,11 +466,11 @@ function exec(cpu: CPU, op: number): void {
       const m = cpu.fetch8();
       if (m >= 0xc0) aluRM8(cpu, (m >> 3) & 7, m, cpu.fetch8());
       else {
-        const a = cpu.modrmAddr(m);
-        const b = cpu.fetch8();
         const o = (m >> 3) & 7;
-        const v = cpu.alu8(o, cpu.read8(a), b);
-        if (o !== 7) cpu.write8(a, v);
+        const a = o === 7 ? cpu.modrmAddr(m) : cpu.modrmAddrW(m);
+        const b = cpu.fetch8();
+        if (o === 7) cpu.alu8(o, cpu.read8(a), b);
+        else cpu.write8(a, cpu.alu8(o, cpu.readW8(a), b));
       }
       return;
     }
@@ -475,15 +483,13 @@ function exec(cpu: CPU, op: number): void {
         const b = op === 0x83 ? cpu.fetchS8() : o16 ? cpu.fetch16() : cpu.fetch32();
         aluRM(cpu, o, m, b, o16);
       } else {
-        const a = cpu.modrmAddr(m);
+        const a = o === 7 ? cpu.modrmAddr(m) : cpu.modrmAddrW(m);
         const b = op === 0x83 ? cpu.fetchS8() : o16 ? cpu.fetch16() : cpu.fetch32();
-        if (o16) {
-          const v = cpu.alu16(o, cpu.read16(a), b & 0xffff);
-          if (o !== 7) cpu.write16(a, v);
-        } else {
-          const v = cpu.alu32(o, cpu.read32(a), b);
-          if (o !== 7) cpu.write32(a, v);
-        }
+        if (o === 7) {
+          if (o16) cpu.alu16(o, cpu.read16(a), b & 0xffff);
+          else cpu.alu32(o, cpu.read32(a), b);
+        } else if (o16) cpu.write16(a, cpu.alu16(o, cpu.readW16(a), b & 0xffff));
+        else cpu.write32(a, cpu.alu32(o, cpu.readW32(a), b));
       }
       return;
     }
@@ -506,8 +512,8 @@ function exec(cpu: CPU, op: number): void {
         cpu.regs8[s] = cpu.regs8[r];
         cpu.regs8[r] = t;
       } else {
-        const a = cpu.modrmAddr(m);
-        const t = cpu.read8(a);
+        const a = cpu.modrmAddrW(m);
+        const t = cpu.readW8(a);
         cpu.write8(a, cpu.regs8[r]);
         cpu.regs8[r] = t;
       }
@@ -522,13 +528,13 @@ function exec(cpu: CPU, op: number): void {
         setReg(cpu, m & 7, getReg(cpu, r, o16), o16);
         setReg(cpu, r, t, o16);
       } else {
-        const a = cpu.modrmAddr(m);
+        const a = cpu.modrmAddrW(m);
         if (o16) {
-          const t = cpu.read16(a);
+          const t = cpu.readW16(a);
           cpu.write16(a, cpu.regs16[r << 1]);
           cpu.regs16[r << 1] = t;
         } else {
-          const t = cpu.read32(a);
+          const t = cpu.readW32(a);
           cpu.write32(a, regs[r]);
           regs[r] = t;
         }
@@ -539,7 +545,7 @@ function exec(cpu: CPU, op: number): void {
       const m = cpu.fetch8();
       const v = cpu.regs8[R8[(m >> 3) & 7]];
       if (m >= 0xc0) cpu.regs8[R8[m & 7]] = v;
-      else cpu.write8(cpu.modrmAddr(m), v);
+      else cpu.write8(cpu.modrmAddrW(m), v);
       return;
     }
     case 0x89: {
@@ -547,11 +553,11 @@ function exec(cpu: CPU, op: number): void {
       if ((cpu.pfx & P_O16) !== 0) {
         const v = cpu.regs16[((m >> 3) & 7) << 1];
         if (m >= 0xc0) cpu.regs16[(m & 7) << 1] = v;
-        else cpu.write16(cpu.modrmAddr(m), v);
+        else cpu.write16(cpu.modrmAddrW(m), v);
       } else {
         const v = regs[(m >> 3) & 7];
         if (m >= 0xc0) regs[m & 7] = v;
-        else cpu.write32(cpu.modrmAddr(m), v);
+        else cpu.write32(cpu.modrmAddrW(m), v);
       }
       return;
     }
@@ -575,7 +581,7 @@ function exec(cpu: CPU, op: number): void {
         // A 32-bit register destination gets the selector zero-extended (P6 behaviour).
         if ((cpu.pfx & P_O16) !== 0) cpu.regs16[(m & 7) << 1] = v;
         else regs[m & 7] = v;
-      } else cpu.write16(cpu.modrmAddr(m), v);
+      } else cpu.write16(cpu.modrmAddrW(m), v);
       return;
     }
     case 0x8d: {
@@ -605,7 +611,7 @@ function exec(cpu: CPU, op: number): void {
       const usesEsp = (cpu.pfx & P_A16) === 0 && (m & 7) === 4 && (peekCode(cpu, 0) & 7) === 4;
       const sp = regs[ESP];
       const v = o16 ? cpu.read16((sp + cpu.sbase[SS]) | 0) : cpu.read32((sp + cpu.sbase[SS]) | 0);
-      let a = cpu.modrmAddr(m);
+      let a = cpu.modrmAddrW(m);
       if (usesEsp) a = (a + (o16 ? 2 : 4)) | 0;
       if (o16) cpu.write16(a, v);
       else cpu.write32(a, v);
@@ -789,9 +795,11 @@ function execCold(cpu: CPU, op: number): void {
           else regs[EAX] = cpu.read32(a);
           break;
         case 0xa2:
+          checkSegWrite(cpu, DS);
           cpu.write8(a, cpu.regs8[0]);
           break;
         default:
+          checkSegWrite(cpu, DS);
           if (o16) cpu.write16(a, cpu.regs16[0]);
           else cpu.write32(a, regs[EAX]);
       }
@@ -819,7 +827,7 @@ function execCold(cpu: CPU, op: number): void {
       if (((m >> 3) & 7) !== 0) cpu.ud();
       if (m >= 0xc0) cpu.regs8[R8[m & 7]] = cpu.fetch8();
       else {
-        const a = cpu.modrmAddr(m);
+        const a = cpu.modrmAddrW(m);
         cpu.write8(a, cpu.fetch8());
       }
       return;
@@ -830,7 +838,7 @@ function execCold(cpu: CPU, op: number): void {
       const o16 = (cpu.pfx & P_O16) !== 0;
       if (m >= 0xc0) setReg(cpu, m & 7, o16 ? cpu.fetch16() : cpu.fetch32(), o16);
       else {
-        const a = cpu.modrmAddr(m);
+        const a = cpu.modrmAddrW(m);
         if (o16) cpu.write16(a, cpu.fetch16());
         else cpu.write32(a, cpu.fetch32());
       }
@@ -984,7 +992,7 @@ function execCold(cpu: CPU, op: number): void {
         const r = R8[m & 7], a = cpu.regs8[r];
         cpu.regs8[r] = cpu.incdec(a, (o === 0 ? a + 1 : a - 1) & 0xff, 7, o);
       } else {
-        const ad = cpu.modrmAddr(m), a = cpu.read8(ad);
+        const ad = cpu.modrmAddrW(m), a = cpu.readW8(ad);
         cpu.write8(ad, cpu.incdec(a, (o === 0 ? a + 1 : a - 1) & 0xff, 7, o));
       }
       return;
@@ -1006,11 +1014,11 @@ function shiftGroup(cpu: CPU, op: number): void {
     else cpu.regs[r] = shift(cpu, kind, cpu.regs[r], count, 32);
     return;
   }
-  const a = cpu.modrmAddr(m);
+  const a = cpu.modrmAddrW(m);
   const count = op <= 0xc1 ? cpu.fetch8() : op <= 0xd1 ? 1 : cpu.regs8[4];
-  if (size === 8) cpu.write8(a, shift(cpu, kind, cpu.read8(a), count, 8));
-  else if (size === 16) cpu.write16(a, shift(cpu, kind, cpu.read16(a), count, 16));
-  else cpu.write32(a, shift(cpu, kind, cpu.read32(a), count, 32));
+  if (size === 8) cpu.write8(a, shift(cpu, kind, cpu.readW8(a), count, 8));
+  else if (size === 16) cpu.write16(a, shift(cpu, kind, cpu.readW16(a), count, 16));
+  else cpu.write32(a, shift(cpu, kind, cpu.readW32(a), count, 32));
 }
 
 function group3(cpu: CPU, byte: boolean): void {
@@ -1019,11 +1027,18 @@ function group3(cpu: CPU, byte: boolean): void {
   const o16 = (cpu.pfx & P_O16) !== 0;
   const sz = byte ? 8 : o16 ? 16 : 32;
   const isMem = m < 0xc0;
-  const a = isMem ? cpu.modrmAddr(m) : 0;
+  const rmw = o === 2 || o === 3;
+  const a = isMem ? (rmw ? cpu.modrmAddrW(m) : cpu.modrmAddr(m)) : 0;
   const r = m & 7;
   const rd = (): number =>
     isMem
-      ? sz === 8 ? cpu.read8(a) : sz === 16 ? cpu.read16(a) : cpu.read32(a)
+      ? rmw
+        ? sz === 8 ? cpu.readW8(a) : sz === 16 ? cpu.readW16(a) : cpu.readW32(a)
+        : sz === 8
+        ? cpu.read8(a)
+        : sz === 16
+        ? cpu.read16(a)
+        : cpu.read32(a)
       : sz === 8
       ? cpu.regs8[R8[r]]
       : sz === 16
@@ -1082,12 +1097,12 @@ function group5(cpu: CPU): void {
           regs[r] = cpu.incdec(a, (dec ? a - 1 : a + 1) | 0, 31, dec);
         }
       } else {
-        const ad = cpu.modrmAddr(m);
+        const ad = cpu.modrmAddrW(m);
         if (o16) {
-          const a = cpu.read16(ad);
+          const a = cpu.readW16(ad);
           cpu.write16(ad, cpu.incdec(a, (dec ? a - 1 : a + 1) & 0xffff, 15, dec));
         } else {
-          const a = cpu.read32(ad);
+          const a = cpu.readW32(ad);
           cpu.write32(ad, cpu.incdec(a, (dec ? a - 1 : a + 1) | 0, 31, dec));
         }
       }
@@ -1189,6 +1204,9 @@ function enter(cpu: CPU, size: number, level: number, o16: boolean): void {
     if (o16) cpu.write16((sp + ssb) | 0, frame);
     else cpu.write32((sp + ssb) | 0, frame);
   }
+  // Then the processor checks that the new stack top is writable: a fault here leaves
+  // the frame written but every register unchanged (as observed on Intel parts).
+  if (size > 0) cpu.probeWrite((sp - size + ssb) | 0, n);
   if (o16) regs16Set(cpu, EBP, frame);
   else regs[EBP] = frame;
   regs[ESP] = (sp - size) | 0;
@@ -1314,7 +1332,7 @@ function exec0F(cpu: CPU, op: number): void {
     case 0x9e:
     case 0x9f: {
       const m = cpu.fetch8();
-      const a = m < 0xc0 ? cpu.modrmAddr(m) : 0;
+      const a = m < 0xc0 ? cpu.modrmAddrW(m) : 0;
       const v = cpu.cond(op & 15) ? 1 : 0;
       if (m >= 0xc0) cpu.regs8[R8[m & 7]] = v;
       else cpu.write8(a, v);
@@ -1406,9 +1424,9 @@ function exec0F(cpu: CPU, op: number): void {
     case 0xc7: {
       const m = cpu.fetch8();
       if (m >= 0xc0 || ((m >> 3) & 7) !== 1) cpu.ud();
-      const a = cpu.modrmAddr(m);
-      const lo = cpu.read32(a), hi = cpu.read32((a + 4) | 0);
+      const a = cpu.modrmAddrW(m);
       cpu.probeWrite(a, 8);
+      const lo = cpu.read32(a), hi = cpu.read32((a + 4) | 0);
       if (lo === regs[EAX] && hi === regs[EDX]) {
         cpu.write32(a, regs[EBX]);
         cpu.write32((a + 4) | 0, regs[ECX]);
@@ -1451,9 +1469,9 @@ function cmpxchg(cpu: CPU, byte: boolean): void {
   const o16 = (cpu.pfx & P_O16) !== 0;
   const r = (m >> 3) & 7;
   const isMem = m < 0xc0;
-  const a = isMem ? cpu.modrmAddr(m) : 0;
+  const a = isMem ? cpu.modrmAddrW(m) : 0;
   if (byte) {
-    const d = isMem ? cpu.read8(a) : cpu.regs8[R8[m & 7]];
+    const d = isMem ? cpu.readW8(a) : cpu.regs8[R8[m & 7]];
     cpu.alu8(7, cpu.regs8[0], d);
     if (cpu.regs8[0] === d) {
       const s = cpu.regs8[R8[r]];
@@ -1465,7 +1483,7 @@ function cmpxchg(cpu: CPU, byte: boolean): void {
     }
     return;
   }
-  const d = isMem ? (o16 ? cpu.read16(a) : cpu.read32(a)) : getReg(cpu, m & 7, o16);
+  const d = isMem ? (o16 ? cpu.readW16(a) : cpu.readW32(a)) : getReg(cpu, m & 7, o16);
   const acc = getReg(cpu, EAX, o16);
   if (o16) cpu.alu16(7, acc, d);
   else cpu.alu32(7, acc, d);
@@ -1496,8 +1514,8 @@ function xadd(cpu: CPU, byte: boolean): void {
       cpu.regs8[rr] = d;
       cpu.regs8[R8[m & 7]] = t;
     } else {
-      const a = cpu.modrmAddr(m);
-      const d = cpu.read8(a), s = cpu.regs8[rr];
+      const a = cpu.modrmAddrW(m);
+      const d = cpu.readW8(a), s = cpu.regs8[rr];
       const t = cpu.alu8(0, d, s);
       cpu.write8(a, t);
       cpu.regs8[rr] = d;
@@ -1510,8 +1528,8 @@ function xadd(cpu: CPU, byte: boolean): void {
     setReg(cpu, r, d, o16);
     setReg(cpu, m & 7, t, o16);
   } else {
-    const a = cpu.modrmAddr(m);
-    const d = o16 ? cpu.read16(a) : cpu.read32(a), s = getReg(cpu, r, o16);
+    const a = cpu.modrmAddrW(m);
+    const d = o16 ? cpu.readW16(a) : cpu.readW32(a), s = getReg(cpu, r, o16);
     const t = o16 ? cpu.alu16(0, d, s) : cpu.alu32(0, d, s);
     if (o16) cpu.write16(a, t);
     else cpu.write32(a, t);

@@ -58,7 +58,7 @@
  * @module
  */
 
-import type { CPU } from "./cpu.ts";
+import { type CPU, P_A16 } from "./cpu.ts";
 import { AF, CF, OF, PF, SF, ZF } from "./flags.ts";
 
 // ---------------------------------------------------------------- constants
@@ -213,7 +213,9 @@ function mulDir(a: number, b: number, r: number): number {
   if (r === 0) return a === 0 || b === 0 ? 0 : (1 / r > 0 ? 1 : -1);
   if (!Number.isFinite(r)) return 0;
   const aa = Math.abs(a), ab = Math.abs(b);
-  if (aa < HUGE_SAFE && ab < HUGE_SAFE && Math.abs(r) >= TINY_SAFE) return sign(twoProdErr(a, b, r));
+  if (aa < HUGE_SAFE && ab < HUGE_SAFE && Math.abs(r) >= TINY_SAFE) {
+    return sign(twoProdErr(a, b, r));
+  }
   // Extreme exponents: redo the product on significands in [1,2) and compare.
   const ea = ilogb(a), eb = ilogb(b);
   const as = scale2(a, -ea), bs = scale2(b, -eb), ps = as * bs;
@@ -485,7 +487,7 @@ export class FPU {
             default:
               return this.cpu.ud();
           }
-          // every case above returns
+          // (every case returns)
           return;
         case 0xda:
           this.wait();
@@ -516,7 +518,7 @@ export class FPU {
             default: // /1 FISTTP (SSE3), /4, /6 reserved
               return this.cpu.ud();
           }
-          // every case above returns
+          // (every case returns)
           return;
         case 0xdc:
           this.wait();
@@ -548,7 +550,7 @@ export class FPU {
             default: // /1 FISTTP (SSE3), /5 reserved
               return this.cpu.ud();
           }
-          // every case above returns
+          // (every case returns)
           return;
         case 0xde:
           this.wait();
@@ -588,7 +590,7 @@ export class FPU {
             default: // /1 FISTTP (SSE3)
               return this.cpu.ud();
           }
-          // every case above returns
+          // (every case returns)
           return;
       }
     }
@@ -648,7 +650,7 @@ export class FPU {
           default:
             return this.cpu.ud();
         }
-        // every case above returns
+        // (every case returns)
         return;
       case 0xde:
         if (reg === 3 && i !== 1) return this.cpu.ud();
@@ -761,7 +763,12 @@ export class FPU {
     this.stat = 0;
     this.tp = 0;
     this.empty.fill(1);
-    this.fip = this.fcs = this.fop = this.fdp = this.fds = 0;
+    this.fip =
+      this.fcs =
+      this.fop =
+      this.fdp =
+      this.fds =
+        0;
   }
 
   /** #MF for a waiting instruction when an unmasked exception is pending. */
@@ -872,6 +879,7 @@ export class FPU {
 
   /** The real indefinite: negative quiet NaN FFFF C000000000000000. */
   private setIndef(p: number): void {
+    this.empty[p] = 0; // the register now holds a value (the indefinite: tag "special")
     this.val[p] = NaN;
     this.rawLo[p] = 0;
     this.rawHi[p] = 0xc0000000;
@@ -993,14 +1001,18 @@ export class FPU {
     emax: number,
     rc: number,
   ): number {
-    this.rInexact = this.rUp = this.rTiny = this.rOver = false;
+    this.rInexact =
+      this.rUp =
+      this.rTiny =
+      this.rOver =
+        false;
     mhi >>>= 0;
     mlo >>>= 0;
     if (mhi === 0 && mlo === 0) return s ? -0 : 0;
     const e0 = (exp === 0 ? 1 : exp) - 16383 - 63; // weight of mantissa bit 0
     const p = mhi !== 0 ? 63 - Math.clz32(mhi) : 31 - Math.clz32(mlo);
     const E = e0 + p;
-    if (E > emax) return this.overflowValue(s, prec, emax, rc);
+    if (E > emax) return this.overflowValue(s, prec, rc);
     if (E < emin) this.rTiny = true;
     const lsb = Math.max(E - prec + 1, emin - prec + 1);
     const d = lsb - e0;
@@ -1021,16 +1033,16 @@ export class FPU {
     this.rInexact = inexact;
     this.rUp = inc;
     const m = kept * p2(lsb);
-    if (m >= p2(emax) * 2) return this.overflowValue(s, prec, emax, rc);
+    if (m >= p2(emax) * 2) return this.overflowValue(s, prec, rc);
     return s ? -m : m;
   }
 
-  private overflowValue(s: number, prec: number, emax: number, rc: number): number {
+  /** The masked overflow response: infinity or the largest finite number, per RC and sign. */
+  private overflowValue(s: number, prec: number, rc: number): number {
     this.rOver = this.rInexact = true;
     const max = prec === 24 ? MAX_F32 : Number.MAX_VALUE;
     const inf = rc === RC_NEAREST || (rc === RC_DOWN && s !== 0) || (rc === RC_UP && s === 0);
     this.rUp = inf;
-    void emax;
     return inf ? (s ? -Infinity : Infinity) : (s ? -max : max);
   }
 
@@ -1141,7 +1153,8 @@ export class FPU {
 
   private isDenormal(p: number): boolean {
     return this.rawOk[p] === 2 ||
-      (this.rawOk[p] === 1 && (this.rawSE[p] & 0x7fff) === 0 && (this.rawHi[p] | this.rawLo[p]) !== 0);
+      (this.rawOk[p] === 1 && (this.rawSE[p] & 0x7fff) === 0 &&
+        (this.rawHi[p] | this.rawLo[p]) !== 0);
   }
 
   /** Write the NaN in slot src, quieted, to dst. */
@@ -1313,7 +1326,11 @@ export class FPU {
     const top = cpu.read16((lin + 8) | 0);
     let n = 0n;
     for (let k = 8; k >= 0; k--) {
-      const byte = k === 8 ? top & 0xff : k >= 4 ? (mid >>> ((k - 4) * 8)) & 0xff : (lo >>> (k * 8)) & 0xff;
+      const byte = k === 8
+        ? top & 0xff
+        : k >= 4
+        ? (mid >>> ((k - 4) * 8)) & 0xff
+        : (lo >>> (k * 8)) & 0xff;
       n = n * 100n + BigInt((byte >> 4) * 10 + (byte & 15));
     }
     const neg = (top & 0x8000) !== 0;
@@ -1651,7 +1668,9 @@ export class FPU {
       case 0:
         r = a + b;
         dir = addDir(a, b, r);
-        if (r === 0 && dir === 0 && this.rc === RC_DOWN && !(Object.is(a, 0) && Object.is(b, 0))) r = -0;
+        if (r === 0 && dir === 0 && this.rc === RC_DOWN && !(Object.is(a, 0) && Object.is(b, 0))) {
+          r = -0;
+        }
         break;
       case 1:
         r = a * b;
@@ -1662,7 +1681,9 @@ export class FPU {
         const nb = -b;
         r = a + nb;
         dir = addDir(a, nb, r);
-        if (r === 0 && dir === 0 && this.rc === RC_DOWN && !(Object.is(a, 0) && Object.is(nb, 0))) r = -0;
+        if (r === 0 && dir === 0 && this.rc === RC_DOWN && !(Object.is(a, 0) && Object.is(nb, 0))) {
+          r = -0;
+        }
         break;
       }
       default:
@@ -1715,7 +1736,13 @@ export class FPU {
     const sb = this.oSE >>> 15, kb = this.magKey();
     const hb = this.sHi, lb = this.sLo;
     // Magnitude order: exponent key, then the normalised mantissa.
-    let m = ka !== kb ? (ka > kb ? 1 : -1) : ha !== hb ? (ha > hb ? 1 : -1) : la !== lb ? (la > lb ? 1 : -1) : 0;
+    let m = ka !== kb
+      ? (ka > kb ? 1 : -1)
+      : ha !== hb
+      ? (ha > hb ? 1 : -1)
+      : la !== lb
+      ? (la > lb ? 1 : -1)
+      : 0;
     const za = ka === -Infinity, zb = kb === -Infinity;
     if (za && zb) return 2;
     if (sa !== sb) return sa ? 1 : 0;
@@ -1758,7 +1785,7 @@ export class FPU {
   /** FCOM/FCOMP/FCOMPP/FUCOM* with a register: compare ST(0) with ST(i), then pop `pops` times. */
   private fcomSt(i: number, pops: number, quiet: boolean): void {
     const p0 = this.tp, pi = (this.tp + i) & 7;
-    this.stat &= ~C1;
+    // C1 is cleared only by a stack underflow (observed: otherwise it is kept).
     if (this.empty[p0] !== 0 || this.empty[pi] !== 0) {
       this.stat = (this.stat & ~CC) | C0 | C2 | C3;
       if (this.underflow()) return;
@@ -1795,7 +1822,7 @@ export class FPU {
     this.wait();
     this.note(false);
     const p0 = this.tp, pi = (this.tp + i) & 7;
-    this.stat &= ~C1;
+    this.stat &= ~C1; // FXCH clears C1 (SDM), unlike FCMOVcc
     if (this.empty[p0] !== 0 || this.empty[pi] !== 0) {
       if (this.underflow()) return;
       if (this.empty[p0] !== 0) this.setIndef(p0);
@@ -1826,7 +1853,7 @@ export class FPU {
     this.wait();
     this.note(false);
     const p0 = this.tp, pi = (this.tp + i) & 7;
-    this.stat &= ~C1;
+    // C1 is cleared only by a stack underflow (observed: otherwise it is kept).
     if (this.empty[p0] !== 0 || this.empty[pi] !== 0) {
       if (!this.underflow()) {
         this.setIndef(p0);
@@ -2329,19 +2356,36 @@ export class FPU {
     this.loadSave(o16);
   }
 
+  /**
+   * Linear address of byte k of a multi-part operand at `lin`: with 16-bit
+   * addressing the offset wraps within 64 KiB, as the hardware computes each part.
+   */
+  private part(lin: number, k: number): number {
+    const cpu = this.cpu;
+    if ((cpu.pfx & P_A16) === 0) return (lin + k) | 0;
+    const base = cpu.sbase[cpu.eaSeg];
+    return (base + ((lin - base + k) & 0xffff)) | 0;
+  }
+
   /** Read n bytes at lin into buf (all reads happen before any state changes). */
   private readBlock(lin: number, n: number): void {
     const cpu = this.cpu, dv = this.bv;
+    // The hardware touches the operand's last byte first (a fault there reports its address).
+    cpu.read8(this.part(lin, n - 1));
     let k = 0;
-    for (; k + 4 <= n; k += 4) dv.setInt32(k, cpu.read32((lin + k) | 0), true);
-    for (; k < n; k++) this.buf[k] = cpu.read8((lin + k) | 0);
+    if ((cpu.pfx & P_A16) === 0) {
+      for (; k + 4 <= n; k += 4) dv.setInt32(k, cpu.read32((lin + k) | 0), true);
+    }
+    for (; k < n; k++) this.buf[k] = cpu.read8(this.part(lin, k));
   }
 
   /** Write n bytes of buf at lin (the caller probed the range). */
   private writeBlock(lin: number, n: number): void {
     const cpu = this.cpu, dv = this.bv;
     let k = 0;
-    for (; k + 4 <= n; k += 4) cpu.write32((lin + k) | 0, dv.getInt32(k, true));
-    for (; k < n; k++) cpu.write8((lin + k) | 0, this.buf[k]);
+    if ((cpu.pfx & P_A16) === 0) {
+      for (; k + 4 <= n; k += 4) cpu.write32((lin + k) | 0, dv.getInt32(k, true));
+    }
+    for (; k < n; k++) cpu.write8(this.part(lin, k), this.buf[k]);
   }
 }

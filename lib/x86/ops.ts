@@ -88,11 +88,11 @@ export function shiftDouble(cpu: CPU, op: number): void {
   const m = cpu.fetch8();
   const o16 = (cpu.pfx & P_O16) !== 0;
   const isMem = m < 0xc0;
-  const a = isMem ? cpu.modrmAddr(m) : 0;
+  const a = isMem ? cpu.modrmAddrW(m) : 0;
   const count = ((op & 1) === 0 ? cpu.fetch8() : cpu.regs8[4]) & 31;
   const r = (m >> 3) & 7;
   const d = isMem
-    ? (o16 ? cpu.read16(a) : cpu.read32(a))
+    ? (o16 ? cpu.readW16(a) : cpu.readW32(a))
     : o16
     ? cpu.regs16[(m & 7) << 1]
     : cpu.regs[m & 7];
@@ -286,7 +286,7 @@ export function bitOp(cpu: CPU, m: number, kind: number, src: number): void {
   let v: number, bit: number, a = 0;
   const isMem = m < 0xc0;
   if (isMem) {
-    a = cpu.modrmAddr(m);
+    a = kind === 0 ? cpu.modrmAddr(m) : cpu.modrmAddrW(m);
     if (src === -2) bit = cpu.fetch8() & (size - 1);
     else {
       const r = (m >> 3) & 7;
@@ -295,7 +295,7 @@ export function bitOp(cpu: CPU, m: number, kind: number, src: number): void {
       else a = (a + ((off >> 5) << 2)) | 0;
       bit = off & (size - 1);
     }
-    v = o16 ? cpu.read16(a) : cpu.read32(a);
+    v = kind === 0 ? (o16 ? cpu.read16(a) : cpu.read32(a)) : o16 ? cpu.readW16(a) : cpu.readW32(a);
   } else {
     bit = src === -2 ? cpu.fetch8() & (size - 1) : cpu.regs[(m >> 3) & 7] & (size - 1);
     v = o16 ? cpu.regs16[(m & 7) << 1] : cpu.regs[m & 7];
@@ -347,7 +347,7 @@ export function daaDas(cpu: CPU, das: boolean): void {
   if (al > 0x99 || cf !== 0) {
     r = (das ? r - 0x60 : r + 0x60) & 0xff;
     ncf = 1;
-  } else ncf = 0;
+  } else if (!das) ncf = 0; // DAA clears CF here; DAS keeps the borrow from the first step
   cpu.regs8[0] = r;
   cpu.result(r, 7, ncf | naf);
 }

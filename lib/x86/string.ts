@@ -45,6 +45,9 @@ export function stringOp(cpu: CPU, op: number): void {
   const regs = cpu.regs, r16 = cpu.regs16;
   const port = r16[EDX << 1];
   if (op <= 0x6f) checkIO(cpu, port, size);
+  // Destination is always ES (no override): it must be writable for MOVS/STOS/INS.
+  if ((op <= 0x6d || op === 0xa4 || op === 0xa5 || op === 0xaa || op === 0xab) &&
+    (cpu.sflags[ES] & 0x1a) !== 0x12) cpu.segWriteFault(ES);
 
   if (rep && !a16 && (op === 0xa4 || op === 0xa5 || op === 0xaa || op === 0xab) && delta > 0) {
     if (bulk(cpu, op, size)) return;
@@ -146,13 +149,15 @@ function bulk(cpu: CPU, op: number, size: number): boolean {
       n = Math.min(n, Math.floor((0x1000 - (src & 0xfff)) / size));
     }
     if (n <= 1) return false;
-    // Translate both pages through the TLB (may fault: nothing has changed yet).
-    const pd = cpu.physAddr(dst, true);
+    // Translate both pages through the TLB (may fault: nothing has changed yet),
+    // the source first, as the element loop reads before it writes.
     const ps = isMovs ? cpu.physAddr(src, false) : 0;
+    const pd = cpu.physAddr(dst, true);
     const bytes = n * size;
     if (pd < 0 || pd + bytes > cpu.mem.size || (isMovs && (ps < 0 || ps + bytes > cpu.mem.size))) {
       return false;
     }
+    cpu.invalidateCode(pd, bytes);
     // Overlap where a forward element copy would read what it just wrote: let the
     // element loop reproduce that exactly.
     if (isMovs && ps < pd && ps + bytes > pd) return false;

@@ -166,7 +166,12 @@ export function arpl(cpu: CPU): void {
   const d = m < 0xc0 ? cpu.read16(a) : cpu.regs16[(m & 7) << 1];
   if ((d & 3) < (src & 3)) {
     const v = (d & ~3) | (src & 3);
-    if (m < 0xc0) cpu.write16(a, v);
+    // ARPL reads, and writes only when it raises the RPL (then the segment must be writable).
+    if (m < 0xc0) {
+      const seg = cpu.eaSeg;
+      if ((cpu.sflags[seg] & 0x1a) !== 0x12) cpu.segWriteFault(seg);
+      cpu.write16(a, v);
+    }
     else cpu.regs16[(m & 7) << 1] = v;
     cpu.setFlagBits(ZF, ZF);
   } else cpu.setFlagBits(ZF, 0);

@@ -1,0 +1,534 @@
+/**
+ * The block translator: hot straight-line code becomes JavaScript functions
+ * that the engine's own JIT compiles, as DESIGN.md's performance model asks
+ * (the path v86 takes with WebAssembly).
+ *
+ * The interpreter counts how often each instruction address starts an
+ * instruction; when one gets hot, `translate` decodes a basic block from there
+ * (up to a control transfer, an instruction it does not handle, or the end of
+ * the page) and emits source that calls the *same* CPU methods the interpreter
+ * uses for semantics (`alu32`, `incdec`, `read32`, `cond`, `shift`, …): only
+ * decoding is done ahead of time, so the two paths cannot disagree on what an
+ * instruction does. Operand addresses, immediates and instruction pointers are
+ * baked in as constants.
+ *
+ * Precision: each instruction stores its EIP in `cpu.instrStart` before it
+ * runs, so a fault inside a block rolls back exactly as in the interpreter; the
+ * run loop counts the instructions the block retired before the fault.
+ *
+ * Coherence: blocks are keyed by physical address and remember the linear
+ * address they were built for. A page holding blocks is a *code page*: the
+ * write TLB never maps it, so every write to it takes the slow path, which
+ * throws the page's blocks away (self-modifying code, Linux's alternatives and
+ * paravirt patching). Writers that bypass the CPU (devices, the host) call
+ * `cpu.invalidateCode`.
+ *
+ * @module
+ */
+
+import type { CPU } from "./cpu.ts";
+import * as ops from "./ops.ts";
+
+/** A translated block. */
+export interface Block {
+  /** Linear address of the first instruction (blocks are valid only there). */
+  lin: number;
+  /** Number of guest instructions. */
+  n: number;
+  /** EIP of each instruction, in order (to count retired instructions after a fault). */
+  eips: Int32Array;
+  /** The generated code. */
+  fn: (cpu: CPU) => void;
+}
+
+/** How many times an address must start an instruction before it is translated. */
+export const HOT_THRESHOLD = 40;
+
+/** Longest block, in instructions. */
+const MAX_BLOCK = 64;
+
+const R8NAME = ["r8[0]", "r8[4]", "r8[8]", "r8[12]", "r8[1]", "r8[5]", "r8[9]", "r8[13]"];
+
+/** A cursor over code bytes in physical memory (never past the page end). */
+class Code {
+  constructor(readonly u8: Uint8Array, public pa: number, readonly end: number) {}
+  ok(n: number): boolean {
+    return this.pa + n <= this.end;
+  }
+  u(): number {
+    if (this.pa >= this.end) throw PAGE_END;
+    return this.u8[this.pa++];
+  }
+  s8(): number {
+    return (this.u() << 24) >> 24;
+  }
+  u16(): number {
+    return this.u() | (this.u() << 8);
+  }
+  i32(): number {
+    return this.u() | (this.u() << 8) | (this.u() << 16) | (this.u() << 24);
+  }
+}
+
+const PAGE_END = { pageEnd: true };
+const UNSUPPORTED = { unsupported: true };
+
+/**
+ * Decode a ModRM memory operand (32-bit addressing) into a JS expression for
+ * its linear address. `seg` is the override (-1 none).
+ */
+function eaExpr(code: Code, m: number, seg: number): string {
+  const mod = m >> 6, rm = m & 7;
+  let base = "", def = 3;
+  let disp = 0;
+  if (rm === 4) {
+    const sib = code.u();
+    const b = sib & 7, idx = (sib >> 3) & 7, sc = sib >> 6;
+    const parts: string[] = [];
+    if (b === 5 && mod === 0) disp = code.i32();
+    else {
+      parts.push(`r[${b}]`);
+      if (b === 4 || b === 5) def = 2;
+    }
+    if (idx !== 4) parts.push(sc === 0 ? `r[${idx}]` : `(r[${idx}] << ${sc})`);
+    base = parts.join(" + ");
+  } else if (rm === 5 && mod === 0) {
+    disp = code.i32();
+  } else {
+    base = `r[${rm}]`;
+    if (rm === 5) def = 2;
+  }
+  if (mod === 1) disp = code.s8();
+  else if (mod === 2) disp = code.i32();
+  const s = seg >= 0 ? seg : def;
+  const terms = [base, disp !== 0 ? String(disp) : "", `sb[${s}]`].filter((t) => t !== "");
+  return `((${terms.join(" + ")}) | 0)`;
+}
+
+/** Offset-only expression (for LEA). */
+function offExpr(code: Code, m: number): string {
+  const e = eaExpr(code, m, 0);
+  return e.replace(" + sb[0]", "").replace("(sb[0])", "(0)");
+}
+
+/**
+ * Translate the block starting at linear `lin` / physical `pa`. Returns null
+ * when the first instruction is not one the translator handles.
+ */
+export function translate(cpu: CPU, lin: number, pa: number): Block | null {
+  const code = new Code(cpu.u8, pa, (pa & -4096) + 4096);
+  const lines: string[] = [];
+  const eips: number[] = [];
+  let eip = cpu.eip;
+  let ended = false;
+  while (eips.length < MAX_BLOCK && !ended) {
+    const start = code.pa;
+    const out: string[] = [];
+    let term = false;
+    try {
+      term = emit(code, out, (eip + (code.pa - start)) | 0, () => (eip + (code.pa - start)) | 0);
+    } catch (e) {
+      if (e !== PAGE_END && e !== UNSUPPORTED) throw e;
+      break;
+    }
+    eips.push(eip);
+    lines.push(`c.instrStart = ${eip};`, ...out);
+    eip = (eip + (code.pa - start)) | 0;
+    if (term) ended = true;
+  }
+  if (eips.length === 0) return null;
+  const n = eips.length;
+  if (!ended) lines.push(`c.eip = ${eip};`);
+  const body = `"use strict";
+return function block_${(lin >>> 0).toString(16)}(c) {
+  const r = c.regs, r8 = c.regs8, r16 = c.regs16, sb = c.sbase;
+  ${lines.join("\n  ")}
+  c.sliceLeft -= ${n};
+};`;
+  const fn = new Function("ops", body)(ops) as (cpu: CPU) => void;
+  return { lin, n, eips: Int32Array.from(eips), fn };
+}
+
+/**
+ * Emit one instruction. `next()` is the EIP after the bytes consumed so far
+ * (call it after the whole instruction is decoded). Returns true when the
+ * instruction ends the block (it set `c.eip`). Throws UNSUPPORTED for anything
+ * the interpreter must run.
+ */
+function emit(code: Code, out: string[], _here: number, next: () => number): boolean {
+  let seg = -1;
+  let op = code.u();
+  // Segment overrides are the only prefixes handled here.
+  while (op === 0x26 || op === 0x2e || op === 0x36 || op === 0x3e || op === 0x64 || op === 0x65) {
+    seg = op === 0x64 ? 4 : op === 0x65 ? 5 : (op >> 3) & 3;
+    op = code.u();
+  }
+  if (op < 0x40 && (op & 7) < 6) {
+    const aop = op >> 3, form = op & 7;
+    const store = aop !== 7;
+    switch (form) {
+      case 0:
+      case 2: {
+        const m = code.u();
+        const g = R8NAME[(m >> 3) & 7];
+        if (m >= 0xc0) {
+          const e = R8NAME[m & 7];
+          const [d, s] = form === 0 ? [e, g] : [g, e];
+          out.push(store ? `${d} = c.alu8(${aop}, ${d}, ${s});` : `c.alu8(${aop}, ${d}, ${s});`);
+        } else {
+          const a = eaExpr(code, m, seg);
+          if (form === 0) {
+            out.push(
+              store
+                ? `{ const a = ${a}; c.write8(a, c.alu8(${aop}, c.read8(a), ${g})); }`
+                : `c.alu8(${aop}, c.read8(${a}), ${g});`,
+            );
+          } else {
+            out.push(
+              store ? `${g} = c.alu8(${aop}, ${g}, c.read8(${a}));` : `c.alu8(${aop}, ${g}, c.read8(${a}));`,
+            );
+          }
+        }
+        return false;
+      }
+      case 1:
+      case 3: {
+        const m = code.u();
+        const g = `r[${(m >> 3) & 7}]`;
+        if (m >= 0xc0) {
+          const e = `r[${m & 7}]`;
+          const [d, s] = form === 1 ? [e, g] : [g, e];
+          if (aop === 6 && d === s) out.push(`${d} = c.logic(0, 31);`); // xor r, r
+          else out.push(store ? `${d} = c.alu32(${aop}, ${d}, ${s});` : `c.alu32(${aop}, ${d}, ${s});`);
+        } else {
+          const a = eaExpr(code, m, seg);
+          if (form === 1) {
+            out.push(
+              store
+                ? `{ const a = ${a}; c.write32(a, c.alu32(${aop}, c.read32(a), ${g})); }`
+                : `c.alu32(${aop}, c.read32(${a}), ${g});`,
+            );
+          } else {
+            out.push(
+              store
+                ? `${g} = c.alu32(${aop}, ${g}, c.read32(${a}));`
+                : `c.alu32(${aop}, ${g}, c.read32(${a}));`,
+            );
+          }
+        }
+        return false;
+      }
+      case 4: {
+        const i = code.u();
+        out.push(store ? `r8[0] = c.alu8(${aop}, r8[0], ${i});` : `c.alu8(${aop}, r8[0], ${i});`);
+        return false;
+      }
+      default: {
+        const i = code.i32();
+        out.push(store ? `r[0] = c.alu32(${aop}, r[0], ${i});` : `c.alu32(${aop}, r[0], ${i});`);
+        return false;
+      }
+    }
+  }
+  if (op >= 0x40 && op <= 0x4f) {
+    const n = op & 7, dec = op >= 0x48 ? 1 : 0;
+    out.push(`r[${n}] = c.incdec(r[${n}], (r[${n}] ${dec ? "-" : "+"} 1) | 0, 31, ${dec});`);
+    return false;
+  }
+  if (op >= 0x50 && op <= 0x57) {
+    out.push(`c.push32(r[${op & 7}]);`);
+    return false;
+  }
+  if (op >= 0x58 && op <= 0x5f) {
+    out.push(`r[${op & 7}] = c.pop32();`);
+    return false;
+  }
+  if (op >= 0x70 && op <= 0x7f) {
+    const d = code.s8();
+    const nx = next();
+    out.push(`c.eip = c.cond(${op & 15}) ? ${(nx + d) | 0} : ${nx};`);
+    return true;
+  }
+  if (op >= 0xb0 && op <= 0xb7) {
+    out.push(`${R8NAME[op & 7]} = ${code.u()};`);
+    return false;
+  }
+  if (op >= 0xb8 && op <= 0xbf) {
+    out.push(`r[${op & 7}] = ${code.i32()};`);
+    return false;
+  }
+  switch (op) {
+    case 0x68:
+      out.push(`c.push32(${code.i32()});`);
+      return false;
+    case 0x6a:
+      out.push(`c.push32(${code.s8()});`);
+      return false;
+    case 0x69:
+    case 0x6b: {
+      const m = code.u();
+      const src = m >= 0xc0 ? `r[${m & 7}]` : `c.read32(${eaExpr(code, m, seg)})`;
+      const imm = op === 0x6b ? code.s8() : code.i32();
+      out.push(`r[${(m >> 3) & 7}] = ops.imul2(c, ${src}, ${imm}, false);`);
+      return false;
+    }
+    case 0x80:
+    case 0x81:
+    case 0x83: {
+      const m = code.u();
+      const aop = (m >> 3) & 7, store = aop !== 7;
+      if (op === 0x80) {
+        if (m >= 0xc0) {
+          const d = R8NAME[m & 7], i = code.u();
+          out.push(store ? `${d} = c.alu8(${aop}, ${d}, ${i});` : `c.alu8(${aop}, ${d}, ${i});`);
+        } else {
+          const a = eaExpr(code, m, seg), i = code.u();
+          out.push(
+            store
+              ? `{ const a = ${a}; c.write8(a, c.alu8(${aop}, c.read8(a), ${i})); }`
+              : `c.alu8(${aop}, c.read8(${a}), ${i});`,
+          );
+        }
+        return false;
+      }
+      if (m >= 0xc0) {
+        const d = `r[${m & 7}]`, i = op === 0x83 ? code.s8() : code.i32();
+        out.push(store ? `${d} = c.alu32(${aop}, ${d}, ${i});` : `c.alu32(${aop}, ${d}, ${i});`);
+      } else {
+        const a = eaExpr(code, m, seg), i = op === 0x83 ? code.s8() : code.i32();
+        out.push(
+          store
+            ? `{ const a = ${a}; c.write32(a, c.alu32(${aop}, c.read32(a), ${i})); }`
+            : `c.alu32(${aop}, c.read32(${a}), ${i});`,
+        );
+      }
+      return false;
+    }
+    case 0x84: {
+      const m = code.u();
+      const src = m >= 0xc0 ? R8NAME[m & 7] : `c.read8(${eaExpr(code, m, seg)})`;
+      out.push(`c.logic(${src} & ${R8NAME[(m >> 3) & 7]}, 7);`);
+      return false;
+    }
+    case 0x85: {
+      const m = code.u();
+      const src = m >= 0xc0 ? `r[${m & 7}]` : `c.read32(${eaExpr(code, m, seg)})`;
+      out.push(`c.logic(${src} & r[${(m >> 3) & 7}], 31);`);
+      return false;
+    }
+    case 0x88: {
+      const m = code.u();
+      const g = R8NAME[(m >> 3) & 7];
+      if (m >= 0xc0) out.push(`${R8NAME[m & 7]} = ${g};`);
+      else out.push(`c.write8(${eaExpr(code, m, seg)}, ${g});`);
+      return false;
+    }
+    case 0x89: {
+      const m = code.u();
+      const g = `r[${(m >> 3) & 7}]`;
+      if (m >= 0xc0) out.push(`r[${m & 7}] = ${g};`);
+      else out.push(`c.write32(${eaExpr(code, m, seg)}, ${g});`);
+      return false;
+    }
+    case 0x8a: {
+      const m = code.u();
+      const src = m >= 0xc0 ? R8NAME[m & 7] : `c.read8(${eaExpr(code, m, seg)})`;
+      out.push(`${R8NAME[(m >> 3) & 7]} = ${src};`);
+      return false;
+    }
+    case 0x8b: {
+      const m = code.u();
+      const src = m >= 0xc0 ? `r[${m & 7}]` : `c.read32(${eaExpr(code, m, seg)})`;
+      out.push(`r[${(m >> 3) & 7}] = ${src};`);
+      return false;
+    }
+    case 0x8d: {
+      const m = code.u();
+      if (m >= 0xc0) throw UNSUPPORTED;
+      out.push(`r[${(m >> 3) & 7}] = ${offExpr(code, m)};`);
+      return false;
+    }
+    case 0x90:
+      return false;
+    case 0x98:
+      out.push(`r[0] = (r[0] << 16) >> 16;`);
+      return false;
+    case 0x99:
+      out.push(`r[2] = r[0] >> 31;`);
+      return false;
+    case 0xa8:
+      out.push(`c.logic(r8[0] & ${code.u()}, 7);`);
+      return false;
+    case 0xa9:
+      out.push(`c.logic(r[0] & ${code.i32()}, 31);`);
+      return false;
+    case 0xc1:
+    case 0xd1:
+    case 0xd3: {
+      const m = code.u();
+      const kind = (m >> 3) & 7;
+      if (m >= 0xc0) {
+        const cnt = op === 0xc1 ? String(code.u()) : op === 0xd1 ? "1" : "r8[4]";
+        out.push(`r[${m & 7}] = ops.shift(c, ${kind}, r[${m & 7}], ${cnt}, 32);`);
+      } else {
+        const a = eaExpr(code, m, seg);
+        const cnt = op === 0xc1 ? String(code.u()) : op === 0xd1 ? "1" : "r8[4]";
+        out.push(`{ const a = ${a}; c.write32(a, ops.shift(c, ${kind}, c.read32(a), ${cnt}, 32)); }`);
+      }
+      return false;
+    }
+    case 0xc3:
+      out.push(`c.eip = c.pop32();`);
+      return true;
+    case 0xc6:
+    case 0xc7: {
+      const m = code.u();
+      if (((m >> 3) & 7) !== 0) throw UNSUPPORTED;
+      if (m >= 0xc0) {
+        out.push(op === 0xc6 ? `${R8NAME[m & 7]} = ${code.u()};` : `r[${m & 7}] = ${code.i32()};`);
+      } else {
+        const a = eaExpr(code, m, seg);
+        out.push(op === 0xc6 ? `c.write8(${a}, ${code.u()});` : `c.write32(${a}, ${code.i32()});`);
+      }
+      return false;
+    }
+    case 0xe8: {
+      const d = code.i32();
+      const nx = next();
+      out.push(`c.push32(${nx});`, `c.eip = ${(nx + d) | 0};`);
+      return true;
+    }
+    case 0xe9: {
+      const d = code.i32();
+      out.push(`c.eip = ${(next() + d) | 0};`);
+      return true;
+    }
+    case 0xeb: {
+      const d = code.s8();
+      out.push(`c.eip = ${(next() + d) | 0};`);
+      return true;
+    }
+    case 0xf7: {
+      const m = code.u();
+      const k = (m >> 3) & 7;
+      const isReg = m >= 0xc0;
+      const a = isReg ? "" : eaExpr(code, m, seg);
+      const rd = isReg ? `r[${m & 7}]` : `c.read32(a)`;
+      const pre = isReg ? "" : `const a = ${a}; `;
+      switch (k) {
+        case 0:
+        case 1:
+          out.push(`{ ${pre}c.logic(${rd} & ${code.i32()}, 31); }`);
+          return false;
+        case 2:
+          out.push(isReg ? `r[${m & 7}] = ~r[${m & 7}];` : `{ ${pre}c.write32(a, ~c.read32(a)); }`);
+          return false;
+        case 3:
+          out.push(
+            isReg
+              ? `{ const v = r[${m & 7}]; r[${m & 7}] = c.sub(0, v, -v | 0, 31); }`
+              : `{ ${pre}const v = c.read32(a); c.write32(a, c.sub(0, v, -v | 0, 31)); }`,
+          );
+          return false;
+        case 4:
+        case 5:
+          out.push(`{ ${pre}ops.multiply(c, ${rd}, 32, ${k === 5}); }`);
+          return false;
+        default:
+          out.push(`{ ${pre}ops.divide(c, ${rd}, 32, ${k === 7}); }`);
+          return false;
+      }
+    }
+    case 0xff: {
+      const m = code.u();
+      const k = (m >> 3) & 7;
+      const isReg = m >= 0xc0;
+      const a = isReg ? "" : eaExpr(code, m, seg);
+      const rd = isReg ? `r[${m & 7}]` : `c.read32(${a})`;
+      switch (k) {
+        case 0:
+        case 1:
+          if (isReg) {
+            const n = m & 7;
+            out.push(`r[${n}] = c.incdec(r[${n}], (r[${n}] ${k ? "-" : "+"} 1) | 0, 31, ${k});`);
+          } else {
+            out.push(
+              `{ const a = ${a}; const v = c.read32(a); c.write32(a, c.incdec(v, (v ${
+                k ? "-" : "+"
+              } 1) | 0, 31, ${k})); }`,
+            );
+          }
+          return false;
+        case 2: {
+          const nx = next();
+          out.push(`{ const t = ${rd}; c.push32(${nx}); c.eip = t; }`);
+          return true;
+        }
+        case 4:
+          out.push(`c.eip = ${rd};`);
+          return true;
+        case 6:
+          out.push(`c.push32(${rd});`);
+          return false;
+        default:
+          throw UNSUPPORTED;
+      }
+    }
+    case 0x0f:
+      return emit0F(code, out, next, seg);
+    default:
+      throw UNSUPPORTED;
+  }
+}
+
+function emit0F(code: Code, out: string[], next: () => number, seg: number): boolean {
+  const op = code.u();
+  if (op >= 0x80 && op <= 0x8f) {
+    const d = code.i32();
+    const nx = next();
+    out.push(`c.eip = c.cond(${op & 15}) ? ${(nx + d) | 0} : ${nx};`);
+    return true;
+  }
+  if (op >= 0x40 && op <= 0x4f) {
+    const m = code.u();
+    const src = m >= 0xc0 ? `r[${m & 7}]` : `c.read32(${eaExpr(code, m, seg)})`;
+    out.push(`{ const v = ${src}; if (c.cond(${op & 15})) r[${(m >> 3) & 7}] = v; }`);
+    return false;
+  }
+  if (op >= 0x90 && op <= 0x9f) {
+    const m = code.u();
+    if (m >= 0xc0) out.push(`${R8NAME[m & 7]} = c.cond(${op & 15}) ? 1 : 0;`);
+    else out.push(`{ const a = ${eaExpr(code, m, seg)}; c.write8(a, c.cond(${op & 15}) ? 1 : 0); }`);
+    return false;
+  }
+  switch (op) {
+    case 0xb6:
+    case 0xbe: {
+      const m = code.u();
+      const src = m >= 0xc0 ? R8NAME[m & 7] : `c.read8(${eaExpr(code, m, seg)})`;
+      out.push(`r[${(m >> 3) & 7}] = ${op === 0xbe ? `(${src} << 24) >> 24` : src};`);
+      return false;
+    }
+    case 0xb7:
+    case 0xbf: {
+      const m = code.u();
+      const src = m >= 0xc0 ? `r16[${(m & 7) << 1}]` : `c.read16(${eaExpr(code, m, seg)})`;
+      out.push(`r[${(m >> 3) & 7}] = ${op === 0xbf ? `(${src} << 16) >> 16` : src};`);
+      return false;
+    }
+    case 0xaf: {
+      const m = code.u();
+      const g = `r[${(m >> 3) & 7}]`;
+      const src = m >= 0xc0 ? `r[${m & 7}]` : `c.read32(${eaExpr(code, m, seg)})`;
+      out.push(`${g} = ops.imul2(c, ${g}, ${src}, false);`);
+      return false;
+    }
+    case 0x1f: {
+      const m = code.u();
+      if (m < 0xc0) eaExpr(code, m, seg);
+      return false;
+    }
+    default:
+      throw UNSUPPORTED;
+  }
+}
