@@ -191,10 +191,16 @@ export class CPU {
   /** What is left of the slice; translated blocks subtract what they retire. */
   sliceLeft = 0;
 
+  /**
+   * Defaults for new CPUs: whether to translate hot code, and after how many
+   * starts of an address (0: translate on first execution — how the tests
+   * drive the translator through every differential case).
+   */
+  static defaults: { jit: boolean; jitThreshold: number } = { jit: true, jitThreshold: HOT_THRESHOLD };
   /** Translate hot code into JavaScript (false: interpret everything). */
-  jit = true;
+  jit: boolean = CPU.defaults.jit;
   /** Starts of an instruction address before it is translated. */
-  jitThreshold: number = HOT_THRESHOLD;
+  jitThreshold: number = CPU.defaults.jitThreshold;
   /** Per physical page: per offset, a block id (> 0) or minus the times it started an instruction. */
   private codeMap: (Int32Array | undefined)[] = [];
   /** Per physical page: 1 when blocks were translated from it (the write TLB never maps it). */
@@ -1251,22 +1257,19 @@ export class CPU {
             const lin = (this.csBase + eip) | 0;
             if ((lin & -4096) !== this.fetchPage) this.fetchRefill(lin);
             const pa = lin ^ this.fetchXor;
-            const map = this.codeMap[pa >>> 12];
-            if (map !== undefined) {
-              const id = map[pa & 0xfff];
-              if (id > 0) {
-                const b = this.blocks[id];
-                if (b !== null && b.lin === lin && b.n <= this.sliceLeft) {
-                  this.curBlock = b;
-                  b.fn(this);
-                  this.curBlock = null;
-                  continue;
-                }
-              } else if (id > -this.jitThreshold) map[pa & 0xfff] = id - 1;
-              else if (id !== NO_BLOCK) {
-                if (this.compileAt(lin, pa, map)) continue;
+            let map = this.codeMap[pa >>> 12];
+            if (map === undefined) map = this.codeMap[pa >>> 12] = new Int32Array(4096);
+            const id = map[pa & 0xfff];
+            if (id > 0) {
+              const b = this.blocks[id];
+              if (b !== null && b.lin === lin && b.n <= this.sliceLeft) {
+                this.curBlock = b;
+                b.fn(this);
+                this.curBlock = null;
+                continue;
               }
-            } else this.codeMap[pa >>> 12] = new Int32Array(4096);
+            } else if (id > -this.jitThreshold) map[pa & 0xfff] = id - 1;
+            else if (id !== NO_BLOCK && this.compileAt(lin, pa, map)) continue;
             step(this);
             this.sliceLeft--;
           }

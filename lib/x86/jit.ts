@@ -70,6 +70,16 @@ class Code {
   }
 }
 
+const PREFIX_BYTES = new Set([0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3]);
+
+/** Segment of the last operand `eaExpr` decoded. */
+let lastSeg = 3;
+
+/** Code that raises #GP(0)/#SS(0) unless the last operand's segment is writable (as modrmAddrW). */
+function wchk(): string {
+  return `if ((c.sflags[${lastSeg}] & 0x1a) !== 0x12) c.segWriteFault(${lastSeg}); `;
+}
+
 const PAGE_END = { pageEnd: true };
 const UNSUPPORTED = { unsupported: true };
 
@@ -101,6 +111,7 @@ function eaExpr(code: Code, m: number, seg: number): string {
   if (mod === 1) disp = code.s8();
   else if (mod === 2) disp = code.i32();
   const s = seg >= 0 ? seg : def;
+  lastSeg = s;
   const terms = [base, disp !== 0 ? String(disp) : "", `sb[${s}]`].filter((t) => t !== "");
   return `((${terms.join(" + ")}) | 0)`;
 }
@@ -158,10 +169,12 @@ return function block_${(lin >>> 0).toString(16)}(c) {
 function emit(code: Code, out: string[], _here: number, next: () => number): boolean {
   let seg = -1;
   let op = code.u();
-  // Segment overrides are the only prefixes handled here.
-  while (op === 0x26 || op === 0x2e || op === 0x36 || op === 0x3e || op === 0x64 || op === 0x65) {
+  // One segment override is the only prefix handled here; longer prefix runs (and the
+  // 15-byte limit they can reach) are left to the interpreter.
+  if (op === 0x26 || op === 0x2e || op === 0x36 || op === 0x3e || op === 0x64 || op === 0x65) {
     seg = op === 0x64 ? 4 : op === 0x65 ? 5 : (op >> 3) & 3;
     op = code.u();
+    if (PREFIX_BYTES.has(op)) throw UNSUPPORTED;
   }
   if (op < 0x40 && (op & 7) < 6) {
     const aop = op >> 3, form = op & 7;
@@ -180,7 +193,7 @@ function emit(code: Code, out: string[], _here: number, next: () => number): boo
           if (form === 0) {
             out.push(
               store
-                ? `{ const a = ${a}; c.write8(a, c.alu8(${aop}, c.read8(a), ${g})); }`
+                ? `{ const a = ${a}; ${wchk()}c.write8(a, c.alu8(${aop}, c.readW8(a), ${g})); }`
                 : `c.alu8(${aop}, c.read8(${a}), ${g});`,
             );
           } else {
@@ -205,7 +218,7 @@ function emit(code: Code, out: string[], _here: number, next: () => number): boo
           if (form === 1) {
             out.push(
               store
-                ? `{ const a = ${a}; c.write32(a, c.alu32(${aop}, c.read32(a), ${g})); }`
+                ? `{ const a = ${a}; ${wchk()}c.write32(a, c.alu32(${aop}, c.readW32(a), ${g})); }`
                 : `c.alu32(${aop}, c.read32(${a}), ${g});`,
             );
           } else {
@@ -285,7 +298,7 @@ function emit(code: Code, out: string[], _here: number, next: () => number): boo
           const a = eaExpr(code, m, seg), i = code.u();
           out.push(
             store
-              ? `{ const a = ${a}; c.write8(a, c.alu8(${aop}, c.read8(a), ${i})); }`
+              ? `{ const a = ${a}; ${wchk()}c.write8(a, c.alu8(${aop}, c.readW8(a), ${i})); }`
               : `c.alu8(${aop}, c.read8(${a}), ${i});`,
           );
         }
@@ -298,7 +311,7 @@ function emit(code: Code, out: string[], _here: number, next: () => number): boo
         const a = eaExpr(code, m, seg), i = op === 0x83 ? code.s8() : code.i32();
         out.push(
           store
-            ? `{ const a = ${a}; c.write32(a, c.alu32(${aop}, c.read32(a), ${i})); }`
+            ? `{ const a = ${a}; ${wchk()}c.write32(a, c.alu32(${aop}, c.readW32(a), ${i})); }`
             : `c.alu32(${aop}, c.read32(${a}), ${i});`,
         );
       }
@@ -320,14 +333,14 @@ function emit(code: Code, out: string[], _here: number, next: () => number): boo
       const m = code.u();
       const g = R8NAME[(m >> 3) & 7];
       if (m >= 0xc0) out.push(`${R8NAME[m & 7]} = ${g};`);
-      else out.push(`c.write8(${eaExpr(code, m, seg)}, ${g});`);
+      else out.push(`{ const a = ${eaExpr(code, m, seg)}; ${wchk()}c.write8(a, ${g}); }`);
       return false;
     }
     case 0x89: {
       const m = code.u();
       const g = `r[${(m >> 3) & 7}]`;
       if (m >= 0xc0) out.push(`r[${m & 7}] = ${g};`);
-      else out.push(`c.write32(${eaExpr(code, m, seg)}, ${g});`);
+      else out.push(`{ const a = ${eaExpr(code, m, seg)}; ${wchk()}c.write32(a, ${g}); }`);
       return false;
     }
     case 0x8a: {
@@ -373,7 +386,7 @@ function emit(code: Code, out: string[], _here: number, next: () => number): boo
       } else {
         const a = eaExpr(code, m, seg);
         const cnt = op === 0xc1 ? String(code.u()) : op === 0xd1 ? "1" : "r8[4]";
-        out.push(`{ const a = ${a}; c.write32(a, ops.shift(c, ${kind}, c.read32(a), ${cnt}, 32)); }`);
+        out.push(`{ const a = ${a}; ${wchk()}c.write32(a, ops.shift(c, ${kind}, c.readW32(a), ${cnt}, 32)); }`);
       }
       return false;
     }
@@ -388,7 +401,8 @@ function emit(code: Code, out: string[], _here: number, next: () => number): boo
         out.push(op === 0xc6 ? `${R8NAME[m & 7]} = ${code.u()};` : `r[${m & 7}] = ${code.i32()};`);
       } else {
         const a = eaExpr(code, m, seg);
-        out.push(op === 0xc6 ? `c.write8(${a}, ${code.u()});` : `c.write32(${a}, ${code.i32()});`);
+        const w = wchk();
+        out.push(op === 0xc6 ? `{ const a = ${a}; ${w}c.write8(a, ${code.u()}); }` : `{ const a = ${a}; ${w}c.write32(a, ${code.i32()}); }`);
       }
       return false;
     }
@@ -421,13 +435,13 @@ function emit(code: Code, out: string[], _here: number, next: () => number): boo
           out.push(`{ ${pre}c.logic(${rd} & ${code.i32()}, 31); }`);
           return false;
         case 2:
-          out.push(isReg ? `r[${m & 7}] = ~r[${m & 7}];` : `{ ${pre}c.write32(a, ~c.read32(a)); }`);
+          out.push(isReg ? `r[${m & 7}] = ~r[${m & 7}];` : `{ ${pre}${wchk()}c.write32(a, ~c.readW32(a)); }`);
           return false;
         case 3:
           out.push(
             isReg
               ? `{ const v = r[${m & 7}]; r[${m & 7}] = c.sub(0, v, -v | 0, 31); }`
-              : `{ ${pre}const v = c.read32(a); c.write32(a, c.sub(0, v, -v | 0, 31)); }`,
+              : `{ ${pre}${wchk()}const v = c.readW32(a); c.write32(a, c.sub(0, v, -v | 0, 31)); }`,
           );
           return false;
         case 4:
@@ -453,7 +467,7 @@ function emit(code: Code, out: string[], _here: number, next: () => number): boo
             out.push(`r[${n}] = c.incdec(r[${n}], (r[${n}] ${k ? "-" : "+"} 1) | 0, 31, ${k});`);
           } else {
             out.push(
-              `{ const a = ${a}; const v = c.read32(a); c.write32(a, c.incdec(v, (v ${
+              `{ const a = ${a}; ${wchk()}const v = c.readW32(a); c.write32(a, c.incdec(v, (v ${
                 k ? "-" : "+"
               } 1) | 0, 31, ${k})); }`,
             );
@@ -498,7 +512,7 @@ function emit0F(code: Code, out: string[], next: () => number, seg: number): boo
   if (op >= 0x90 && op <= 0x9f) {
     const m = code.u();
     if (m >= 0xc0) out.push(`${R8NAME[m & 7]} = c.cond(${op & 15}) ? 1 : 0;`);
-    else out.push(`{ const a = ${eaExpr(code, m, seg)}; c.write8(a, c.cond(${op & 15}) ? 1 : 0); }`);
+    else out.push(`{ const a = ${eaExpr(code, m, seg)}; ${wchk()}c.write8(a, c.cond(${op & 15}) ? 1 : 0); }`);
     return false;
   }
   switch (op) {
