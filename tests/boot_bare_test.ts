@@ -58,7 +58,10 @@ describe("bare machine", () => {
     m.cpu.eip = 0x1000;
     const r = m.run();
     assert.equal(r.reason, "shutdown");
-    assert.match(r.message, /^shutdown: triple fault: #UD at eip=0x1001 -> #GP\(0x33\) -> #GP\(0x6b\) -> #DF\(0\) -> #GP\(0x43\)$/);
+    assert.match(
+      r.message,
+      /^shutdown: triple fault: #UD at eip=0x1001 -> #GP\(0x33\) -> #GP\(0x6b\) -> #DF\(0\) -> #GP\(0x43\)$/,
+    );
   });
 
   it("stops at isa-debug-exit with QEMU's status convention", () => {
@@ -75,7 +78,15 @@ describe("bare machine", () => {
 
 describe("launcher command line", () => {
   it("takes options before the memory size and after the kernel", () => {
-    const a = parseLauncherArgs(["--bare", "32", "vmlinux", "--run", "--initrd=ird", "console=hvc0", "--x"]);
+    const a = parseLauncherArgs([
+      "--bare",
+      "32",
+      "vmlinux",
+      "--run",
+      "--initrd=ird",
+      "console=hvc0",
+      "--x",
+    ]);
     assert.equal(a.bare, true);
     assert.equal(a.run, true);
     assert.equal(a.memMiB, 32);
@@ -85,7 +96,9 @@ describe("launcher command line", () => {
   });
 
   it("gives one-line errors for bad input", () => {
-    const bad: string[][] = [[], ["0", "k"], ["abc", "k"], ["4096", "k"], ["--nope", "16", "k"], ["16"], [
+    const bad: string[][] = [[], ["0", "k"], ["abc", "k"], ["4096", "k"], ["--nope", "16", "k"], [
+      "16",
+    ], [
       "--pagetables=sideways",
       "16",
       "k",

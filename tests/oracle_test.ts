@@ -34,50 +34,52 @@ const MODES = [
   { name: "translator", jit: true, jitThreshold: 0 },
 ] as const;
 
-for (const mode of MODES) describe(`oracle (${mode.name}): emulator agrees with the host CPU`, () => {
-  const classes = listFixtureClasses();
-  it("has fixtures", () => {
-    assert.ok(
-      classes.length > 0,
-      "no fixtures in tests/oracle/fixtures (run deno task oracle:gen)",
-    );
-  });
-  for (const cls of classes) {
-    it(cls, () => {
-      const saved = { ...CPU.defaults };
-      CPU.defaults.jit = mode.jit;
-      CPU.defaults.jitThreshold = mode.jitThreshold;
-      const f = loadFixture(cls);
-      let runner: CaseRunner;
-      try {
-        runner = new CaseRunner(f.patternSeed);
-      } finally {
-        Object.assign(CPU.defaults, saved);
-      }
-      const bad: string[] = [];
-      let nbad = 0;
-      for (const c of f.cases) {
-        const got = runner.run(c);
-        const mm: Mismatch[] = compareOutcome(c, got, (a) => runner.initByte(a));
-        if (mm.length === 0) continue;
-        nbad++;
-        if (bad.length < SHOW) {
-          const lines = mm.slice(0, 6).map((m) =>
-            `    ${m.field}: expected ${m.expected}, got ${m.got}`
-          );
-          bad.push(
-            `  ${cls} #${c.id} code ${c.code}${c.desc ? ` (${c.desc})` : ""}\n` +
-              `    regs ${c.regs.map((v) => hex32(v)).join(" ")} eflags ${hex32(c.eflags)}\n` +
-              lines.join("\n"),
+for (const mode of MODES) {
+  describe(`oracle (${mode.name}): emulator agrees with the host CPU`, () => {
+    const classes = listFixtureClasses();
+    it("has fixtures", () => {
+      assert.ok(
+        classes.length > 0,
+        "no fixtures in tests/oracle/fixtures (run deno task oracle:gen)",
+      );
+    });
+    for (const cls of classes) {
+      it(cls, () => {
+        const saved = { ...CPU.defaults };
+        CPU.defaults.jit = mode.jit;
+        CPU.defaults.jitThreshold = mode.jitThreshold;
+        const f = loadFixture(cls);
+        let runner: CaseRunner;
+        try {
+          runner = new CaseRunner(f.patternSeed);
+        } finally {
+          Object.assign(CPU.defaults, saved);
+        }
+        const bad: string[] = [];
+        let nbad = 0;
+        for (const c of f.cases) {
+          const got = runner.run(c);
+          const mm: Mismatch[] = compareOutcome(c, got, (a) => runner.initByte(a));
+          if (mm.length === 0) continue;
+          nbad++;
+          if (bad.length < SHOW) {
+            const lines = mm.slice(0, 6).map((m) =>
+              `    ${m.field}: expected ${m.expected}, got ${m.got}`
+            );
+            bad.push(
+              `  ${cls} #${c.id} code ${c.code}${c.desc ? ` (${c.desc})` : ""}\n` +
+                `    regs ${c.regs.map((v) => hex32(v)).join(" ")} eflags ${hex32(c.eflags)}\n` +
+                lines.join("\n"),
+            );
+          }
+        }
+        if (nbad > 0) {
+          assert.fail(
+            `${nbad} of ${f.cases.length} ${cls} cases disagree with the host CPU; first ${bad.length}:\n` +
+              bad.join("\n") + `\n  (details: deno run -A tests/oracle/check.ts ${cls})`,
           );
         }
-      }
-      if (nbad > 0) {
-        assert.fail(
-          `${nbad} of ${f.cases.length} ${cls} cases disagree with the host CPU; first ${bad.length}:\n` +
-            bad.join("\n") + `\n  (details: deno run -A tests/oracle/check.ts ${cls})`,
-        );
-      }
-    });
-  }
-});
+      });
+    }
+  });
+}

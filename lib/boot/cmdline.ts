@@ -39,7 +39,8 @@ export interface LauncherArgs {
 }
 
 /** The usage text. */
-export const USAGE = `usage: repl.ts [options] <mem-MiB> <vmlinux|bzImage|ELF> [options] [kernel args…]
+export const USAGE =
+  `usage: repl.ts [options] <mem-MiB> <vmlinux|bzImage|ELF> [options] [kernel args…]
 
 options (before the memory size, or right after the kernel file):
   --bare               run the CPU alone: no lguest host; COM1 (port 0x3F8) to stdout;
@@ -121,7 +122,9 @@ export function parseLauncherArgs(argv: string[]): LauncherArgs {
   if (i >= argv.length) throw new BootError("missing <mem-MiB> and kernel file (see --help)");
   const mem = Number(argv[i]);
   if (!/^\d+$/.test(argv[i]) || mem < 1 || mem > MAX_MIB) {
-    throw new BootError(`memory size '${argv[i]}' must be a whole number of MiB from 1 to ${MAX_MIB}`);
+    throw new BootError(
+      `memory size '${argv[i]}' must be a whole number of MiB from 1 to ${MAX_MIB}`,
+    );
   }
   a.memMiB = mem;
   if (++i >= argv.length) throw new BootError("missing kernel file after the memory size");

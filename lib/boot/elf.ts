@@ -110,7 +110,12 @@ function readSymbols(bytes: Uint8Array, dv: DataView): Map<string, number> {
 }
 
 /** Copy the PT_LOAD segments into RAM at their physical addresses, zeroing the bss tails. */
-export function loadElf(mem: PhysicalMemory, img: ElfImage, bytes: Uint8Array, name = "kernel"): void {
+export function loadElf(
+  mem: PhysicalMemory,
+  img: ElfImage,
+  bytes: Uint8Array,
+  name = "kernel",
+): void {
   for (const s of img.segments) {
     if (s.paddr + s.memsz > mem.size) {
       throw new BootError(

@@ -18,7 +18,7 @@
  * @module
  */
 
-import { PhysicalMemory } from "./memory.ts";
+import type { PhysicalMemory } from "./memory.ts";
 import {
   AC,
   AF,
@@ -196,7 +196,10 @@ export class CPU {
    * starts of an address (0: translate on first execution — how the tests
    * drive the translator through every differential case).
    */
-  static defaults: { jit: boolean; jitThreshold: number } = { jit: true, jitThreshold: HOT_THRESHOLD };
+  static defaults: { jit: boolean; jitThreshold: number } = {
+    jit: true,
+    jitThreshold: HOT_THRESHOLD,
+  };
   /** Translate hot code into JavaScript (false: interpret everything). */
   jit: boolean = CPU.defaults.jit;
   /** Starts of an instruction address before it is translated. */
@@ -721,10 +724,17 @@ export class CPU {
     return this.fault(Vec.PF, (present ? 1 : 0) | (write ? 2 : 0) | (user ? 4 : 0));
   }
 
-  private fillTlb(lin: number, pa: number, write: boolean, uok: boolean, wok: boolean, dirty: boolean): void {
+  private fillTlb(
+    lin: number,
+    pa: number,
+    write: boolean,
+    uok: boolean,
+    wok: boolean,
+    dirty: boolean,
+  ): void {
     const page = lin >>> 12;
     if (pa >= this.mem.size || pa < 0) return; // MMIO or beyond RAM: always slow path
-    const x = ((pa ^ lin) & -4096);
+    const x = (pa ^ lin) & -4096;
     if (this.tlbR[page] === 0 && this.tlbW[page] === 0) this.tlbRecord(page);
     const perm = TLB_SUP | (uok ? TLB_USER : 0);
     this.tlbR[page] = x | perm;
@@ -922,7 +932,11 @@ export class CPU {
 
   private physRead(pa: number, size: number): number {
     if (pa + size <= this.mem.size) {
-      return size === 1 ? this.u8[pa] : size === 2 ? this.dv.getUint16(pa, true) : this.dv.getInt32(pa, true);
+      return size === 1
+        ? this.u8[pa]
+        : size === 2
+        ? this.dv.getUint16(pa, true)
+        : this.dv.getInt32(pa, true);
     }
     if (this.mmioRead) return this.mmioRead(pa, size);
     return size === 4 ? -1 : (1 << (size * 8)) - 1;
@@ -946,7 +960,9 @@ export class CPU {
       let v = 0;
       for (let i = 0; i < size; i++) {
         const l = (lin + i) | 0;
-        const pa = (l & 0xfff) >= (lin & 0xfff) && i < 0x1000 - (lin & 0xfff) ? pa0 + i : pa1 + (l & 0xfff);
+        const pa = (l & 0xfff) >= (lin & 0xfff) && i < 0x1000 - (lin & 0xfff)
+          ? pa0 + i
+          : pa1 + (l & 0xfff);
         v |= this.physRead(pa, 1) << (i * 8);
       }
       return size === 2 ? v & 0xffff : v;
@@ -1019,7 +1035,9 @@ export class CPU {
       // Checked mode for long prefix runs: every byte comes through here.
       if (((this.eip - this.fetchLimit) | 0) >= 0) this.gp(0);
       const e = this.tlbR[lin >>> 12];
-      const pa = (e & this.tlbMask) !== 0 ? (e & -4096) ^ lin : this.translate(lin, false, this.cpl === 3);
+      const pa = (e & this.tlbMask) !== 0
+        ? (e & -4096) ^ lin
+        : this.translate(lin, false, this.cpl === 3);
       if (pa < 0 || pa >= this.mem.size) {
         this.shutdown(`instruction fetch outside RAM at linear 0x${(lin >>> 0).toString(16)}`);
       }

@@ -14,7 +14,7 @@
  */
 
 import {
-  CPU,
+  type CPU,
   CR0_EM,
   CR0_MP,
   CR0_TS,
@@ -44,6 +44,7 @@ import { AF, CF, DF, IF, IOPL, OF, PF, SF, Vec, ZF } from "./flags.ts";
 import {
   aad,
   aam,
+  asciiAdjust,
   bitOp,
   bsf,
   bsr,
@@ -51,7 +52,6 @@ import {
   divide,
   imul2,
   multiply,
-  asciiAdjust,
   shift,
   shiftDouble,
 } from "./ops.ts";
@@ -500,8 +500,9 @@ function exec(cpu: CPU, op: number): void {
     }
     case 0x85: {
       const m = cpu.fetch8();
-      if ((cpu.pfx & P_O16) !== 0) cpu.logic(readRM16(cpu, m) & cpu.regs16[((m >> 3) & 7) << 1], 15);
-      else cpu.logic(readRM(cpu, m, false) & regs[(m >> 3) & 7], 31);
+      if ((cpu.pfx & P_O16) !== 0) {
+        cpu.logic(readRM16(cpu, m) & cpu.regs16[((m >> 3) & 7) << 1], 15);
+      } else cpu.logic(readRM(cpu, m, false) & regs[(m >> 3) & 7], 31);
       return;
     }
     case 0x86: {
@@ -588,7 +589,12 @@ function exec(cpu: CPU, op: number): void {
       const m = cpu.fetch8();
       if (m >= 0xc0) cpu.ud();
       const off = cpu.modrmOffset(m);
-      setReg(cpu, (m >> 3) & 7, (cpu.pfx & P_O16) !== 0 ? off & 0xffff : off, (cpu.pfx & P_O16) !== 0);
+      setReg(
+        cpu,
+        (m >> 3) & 7,
+        (cpu.pfx & P_O16) !== 0 ? off & 0xffff : off,
+        (cpu.pfx & P_O16) !== 0,
+      );
       return;
     }
     case 0x8e: {
@@ -644,8 +650,9 @@ function exec(cpu: CPU, op: number): void {
       else regs[EAX] = (regs[EAX] << 16) >> 16;
       return;
     case 0x99:
-      if ((cpu.pfx & P_O16) !== 0) cpu.regs16[EDX << 1] = (cpu.regs16[0] & 0x8000) !== 0 ? 0xffff : 0;
-      else regs[EDX] = regs[EAX] >> 31;
+      if ((cpu.pfx & P_O16) !== 0) {
+        cpu.regs16[EDX << 1] = (cpu.regs16[0] & 0x8000) !== 0 ? 0xffff : 0;
+      } else regs[EDX] = regs[EAX] >> 31;
       return;
     case 0x9a: {
       const o16 = (cpu.pfx & P_O16) !== 0;
@@ -996,7 +1003,8 @@ function execCold(cpu: CPU, op: number): void {
         cpu.write8(ad, cpu.incdec(a, (o === 0 ? a + 1 : a - 1) & 0xff, 7, o));
       }
       return;
-    }    default:
+    }
+    default:
       // 0x26.. prefixes never reach here; D8-DF handled; remaining: none valid.
       cpu.ud();
   }

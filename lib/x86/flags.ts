@@ -103,8 +103,26 @@ export const CONDITION_NAMES = [
 ] as const;
 
 const VECTOR_NAMES = [
-  "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "#09", "#TS", "#NP", "#SS",
-  "#GP", "#PF", "#15", "#MF", "#AC", "#MC", "#XM",
+  "#DE",
+  "#DB",
+  "NMI",
+  "#BP",
+  "#OF",
+  "#BR",
+  "#UD",
+  "#NM",
+  "#DF",
+  "#09",
+  "#TS",
+  "#NP",
+  "#SS",
+  "#GP",
+  "#PF",
+  "#15",
+  "#MF",
+  "#AC",
+  "#MC",
+  "#XM",
 ];
 
 /** Name of an exception vector (e.g. "#GP"), or "INT 0xNN" beyond the exceptions. */

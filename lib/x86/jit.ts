@@ -198,7 +198,9 @@ function emit(code: Code, out: string[], _here: number, next: () => number): boo
             );
           } else {
             out.push(
-              store ? `${g} = c.alu8(${aop}, ${g}, c.read8(${a}));` : `c.alu8(${aop}, ${g}, c.read8(${a}));`,
+              store
+                ? `${g} = c.alu8(${aop}, ${g}, c.read8(${a}));`
+                : `c.alu8(${aop}, ${g}, c.read8(${a}));`,
             );
           }
         }
@@ -212,7 +214,9 @@ function emit(code: Code, out: string[], _here: number, next: () => number): boo
           const e = `r[${m & 7}]`;
           const [d, s] = form === 1 ? [e, g] : [g, e];
           if (aop === 6 && d === s) out.push(`${d} = c.logic(0, 31);`); // xor r, r
-          else out.push(store ? `${d} = c.alu32(${aop}, ${d}, ${s});` : `c.alu32(${aop}, ${d}, ${s});`);
+          else {out.push(
+              store ? `${d} = c.alu32(${aop}, ${d}, ${s});` : `c.alu32(${aop}, ${d}, ${s});`,
+            );}
         } else {
           const a = eaExpr(code, m, seg);
           if (form === 1) {
@@ -386,7 +390,9 @@ function emit(code: Code, out: string[], _here: number, next: () => number): boo
       } else {
         const a = eaExpr(code, m, seg);
         const cnt = op === 0xc1 ? String(code.u()) : op === 0xd1 ? "1" : "r8[4]";
-        out.push(`{ const a = ${a}; ${wchk()}c.write32(a, ops.shift(c, ${kind}, c.readW32(a), ${cnt}, 32)); }`);
+        out.push(
+          `{ const a = ${a}; ${wchk()}c.write32(a, ops.shift(c, ${kind}, c.readW32(a), ${cnt}, 32)); }`,
+        );
       }
       return false;
     }
@@ -402,7 +408,11 @@ function emit(code: Code, out: string[], _here: number, next: () => number): boo
       } else {
         const a = eaExpr(code, m, seg);
         const w = wchk();
-        out.push(op === 0xc6 ? `{ const a = ${a}; ${w}c.write8(a, ${code.u()}); }` : `{ const a = ${a}; ${w}c.write32(a, ${code.i32()}); }`);
+        out.push(
+          op === 0xc6
+            ? `{ const a = ${a}; ${w}c.write8(a, ${code.u()}); }`
+            : `{ const a = ${a}; ${w}c.write32(a, ${code.i32()}); }`,
+        );
       }
       return false;
     }
@@ -435,7 +445,11 @@ function emit(code: Code, out: string[], _here: number, next: () => number): boo
           out.push(`{ ${pre}c.logic(${rd} & ${code.i32()}, 31); }`);
           return false;
         case 2:
-          out.push(isReg ? `r[${m & 7}] = ~r[${m & 7}];` : `{ ${pre}${wchk()}c.write32(a, ~c.readW32(a)); }`);
+          out.push(
+            isReg
+              ? `r[${m & 7}] = ~r[${m & 7}];`
+              : `{ ${pre}${wchk()}c.write32(a, ~c.readW32(a)); }`,
+          );
           return false;
         case 3:
           out.push(
@@ -453,6 +467,7 @@ function emit(code: Code, out: string[], _here: number, next: () => number): boo
           return false;
       }
     }
+    // falls through (never: every inner case returns)
     case 0xff: {
       const m = code.u();
       const k = (m >> 3) & 7;
@@ -488,6 +503,7 @@ function emit(code: Code, out: string[], _here: number, next: () => number): boo
           throw UNSUPPORTED;
       }
     }
+    // falls through (never: every inner case returns or throws)
     case 0x0f:
       return emit0F(code, out, next, seg);
     default:
@@ -512,7 +528,9 @@ function emit0F(code: Code, out: string[], next: () => number, seg: number): boo
   if (op >= 0x90 && op <= 0x9f) {
     const m = code.u();
     if (m >= 0xc0) out.push(`${R8NAME[m & 7]} = c.cond(${op & 15}) ? 1 : 0;`);
-    else out.push(`{ const a = ${eaExpr(code, m, seg)}; ${wchk()}c.write8(a, c.cond(${op & 15}) ? 1 : 0); }`);
+    else {out.push(
+        `{ const a = ${eaExpr(code, m, seg)}; ${wchk()}c.write8(a, c.cond(${op & 15}) ? 1 : 0); }`,
+      );}
     return false;
   }
   switch (op) {

@@ -46,8 +46,10 @@ export function stringOp(cpu: CPU, op: number): void {
   const port = r16[EDX << 1];
   if (op <= 0x6f) checkIO(cpu, port, size);
   // Destination is always ES (no override): it must be writable for MOVS/STOS/INS.
-  if ((op <= 0x6d || op === 0xa4 || op === 0xa5 || op === 0xaa || op === 0xab) &&
-    (cpu.sflags[ES] & 0x1a) !== 0x12) cpu.segWriteFault(ES);
+  if (
+    (op <= 0x6d || op === 0xa4 || op === 0xa5 || op === 0xaa || op === 0xab) &&
+    (cpu.sflags[ES] & 0x1a) !== 0x12
+  ) cpu.segWriteFault(ES);
 
   if (rep && !a16 && (op === 0xa4 || op === 0xa5 || op === 0xaa || op === 0xab) && delta > 0) {
     if (bulk(cpu, op, size)) return;
