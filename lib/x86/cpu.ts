@@ -1180,6 +1180,15 @@ export class CPU {
     return (off + this.sbase[seg]) | 0;
   }
 
+  /**
+   * The writable-segment check of modrmAddrW, for instructions that must fetch
+   * an immediate after the operand first (the fetch's own faults come first).
+   */
+  checkEaWrite(): void {
+    const seg = this.eaSeg;
+    if ((this.sflags[seg] & 0x1a) !== 0x12) this.segWriteFault(seg);
+  }
+
   /** #GP(0) for a write through segment `seg` (#SS(0) for SS). */
   segWriteFault(seg: number): never {
     return this.fault(seg === SS ? Vec.SS : Vec.GP, 0);
@@ -1390,6 +1399,7 @@ export class CPU {
   invalidateCode(pa: number, len = 1): void {
     for (let p = pa >>> 12; p <= (pa + len - 1) >>> 12 && p < this.codePage.length; p++) {
       if (this.codePage[p] !== 0) this.dropCodePage(p);
+      else this.codeMap[p] = undefined; // forget counters and "not translatable" marks too
     }
   }
 

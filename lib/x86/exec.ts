@@ -120,6 +120,8 @@ export function step(cpu: CPU): void {
 
 /** Peek at code byte `i` bytes past the current fetch position. */
 function peekCode(cpu: CPU, i: number): number {
+  // Looking ahead counts against the 15-byte limit like a fetch would.
+  if (cpu.fetchLimit !== NO_FETCH_LIMIT && ((cpu.eip + i - cpu.fetchLimit) | 0) >= 0) cpu.gp(0);
   return cpu.read8((cpu.csBase + cpu.eip + i) | 0);
 }
 
@@ -467,10 +469,13 @@ function exec(cpu: CPU, op: number): void {
       if (m >= 0xc0) aluRM8(cpu, (m >> 3) & 7, m, cpu.fetch8());
       else {
         const o = (m >> 3) & 7;
-        const a = o === 7 ? cpu.modrmAddr(m) : cpu.modrmAddrW(m);
+        const a = cpu.modrmAddr(m);
         const b = cpu.fetch8();
         if (o === 7) cpu.alu8(o, cpu.read8(a), b);
-        else cpu.write8(a, cpu.alu8(o, cpu.readW8(a), b));
+        else {
+          cpu.checkEaWrite();
+          cpu.write8(a, cpu.alu8(o, cpu.readW8(a), b));
+        }
       }
       return;
     }
@@ -483,13 +488,16 @@ function exec(cpu: CPU, op: number): void {
         const b = op === 0x83 ? cpu.fetchS8() : o16 ? cpu.fetch16() : cpu.fetch32();
         aluRM(cpu, o, m, b, o16);
       } else {
-        const a = o === 7 ? cpu.modrmAddr(m) : cpu.modrmAddrW(m);
+        const a = cpu.modrmAddr(m);
         const b = op === 0x83 ? cpu.fetchS8() : o16 ? cpu.fetch16() : cpu.fetch32();
         if (o === 7) {
           if (o16) cpu.alu16(o, cpu.read16(a), b & 0xffff);
           else cpu.alu32(o, cpu.read32(a), b);
-        } else if (o16) cpu.write16(a, cpu.alu16(o, cpu.readW16(a), b & 0xffff));
-        else cpu.write32(a, cpu.alu32(o, cpu.readW32(a), b));
+        } else {
+          cpu.checkEaWrite();
+          if (o16) cpu.write16(a, cpu.alu16(o, cpu.readW16(a), b & 0xffff));
+          else cpu.write32(a, cpu.alu32(o, cpu.readW32(a), b));
+        }
       }
       return;
     }
@@ -834,8 +842,10 @@ function execCold(cpu: CPU, op: number): void {
       if (((m >> 3) & 7) !== 0) cpu.ud();
       if (m >= 0xc0) cpu.regs8[R8[m & 7]] = cpu.fetch8();
       else {
-        const a = cpu.modrmAddrW(m);
-        cpu.write8(a, cpu.fetch8());
+        const a = cpu.modrmAddr(m);
+        const v = cpu.fetch8();
+        cpu.checkEaWrite();
+        cpu.write8(a, v);
       }
       return;
     }
@@ -845,9 +855,11 @@ function execCold(cpu: CPU, op: number): void {
       const o16 = (cpu.pfx & P_O16) !== 0;
       if (m >= 0xc0) setReg(cpu, m & 7, o16 ? cpu.fetch16() : cpu.fetch32(), o16);
       else {
-        const a = cpu.modrmAddrW(m);
-        if (o16) cpu.write16(a, cpu.fetch16());
-        else cpu.write32(a, cpu.fetch32());
+        const a = cpu.modrmAddr(m);
+        const v = o16 ? cpu.fetch16() : cpu.fetch32();
+        cpu.checkEaWrite();
+        if (o16) cpu.write16(a, v);
+        else cpu.write32(a, v);
       }
       return;
     }
@@ -1022,8 +1034,9 @@ function shiftGroup(cpu: CPU, op: number): void {
     else cpu.regs[r] = shift(cpu, kind, cpu.regs[r], count, 32);
     return;
   }
-  const a = cpu.modrmAddrW(m);
+  const a = cpu.modrmAddr(m);
   const count = op <= 0xc1 ? cpu.fetch8() : op <= 0xd1 ? 1 : cpu.regs8[4];
+  cpu.checkEaWrite();
   if (size === 8) cpu.write8(a, shift(cpu, kind, cpu.readW8(a), count, 8));
   else if (size === 16) cpu.write16(a, shift(cpu, kind, cpu.readW16(a), count, 16));
   else cpu.write32(a, shift(cpu, kind, cpu.readW32(a), count, 32));
@@ -1382,7 +1395,7 @@ function exec0F(cpu: CPU, op: number): void {
     case 0xae: {
       const m = cpu.fetch8();
       const o = (m >> 3) & 7;
-      if (m >= 0xc0 || o > 1) cpu.ud();
+      if (m >= 0xc0 || o > 1 || (cpu.pfx & (P_O16 | P_REPZ | P_REPNZ)) !== 0) cpu.ud();
       const a = cpu.modrmAddr(m);
       fpuAvailable(cpu);
       if (o === 0) cpu.fpu.fxsave(a);

@@ -88,8 +88,9 @@ export function shiftDouble(cpu: CPU, op: number): void {
   const m = cpu.fetch8();
   const o16 = (cpu.pfx & P_O16) !== 0;
   const isMem = m < 0xc0;
-  const a = isMem ? cpu.modrmAddrW(m) : 0;
+  const a = isMem ? cpu.modrmAddr(m) : 0;
   const count = ((op & 1) === 0 ? cpu.fetch8() : cpu.regs8[4]) & 31;
+  if (isMem) cpu.checkEaWrite();
   const r = (m >> 3) & 7;
   const d = isMem
     ? (o16 ? cpu.readW16(a) : cpu.readW32(a))
@@ -286,7 +287,7 @@ export function bitOp(cpu: CPU, m: number, kind: number, src: number): void {
   let v: number, bit: number, a = 0;
   const isMem = m < 0xc0;
   if (isMem) {
-    a = kind === 0 ? cpu.modrmAddr(m) : cpu.modrmAddrW(m);
+    a = cpu.modrmAddr(m);
     if (src === -2) bit = cpu.fetch8() & (size - 1);
     else {
       const r = (m >> 3) & 7;
@@ -295,6 +296,7 @@ export function bitOp(cpu: CPU, m: number, kind: number, src: number): void {
       else a = (a + ((off >> 5) << 2)) | 0;
       bit = off & (size - 1);
     }
+    if (kind !== 0) cpu.checkEaWrite();
     v = kind === 0 ? (o16 ? cpu.read16(a) : cpu.read32(a)) : o16 ? cpu.readW16(a) : cpu.readW32(a);
   } else {
     bit = src === -2 ? cpu.fetch8() & (size - 1) : cpu.regs[(m >> 3) & 7] & (size - 1);
