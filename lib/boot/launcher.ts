@@ -1,0 +1,407 @@
+/**
+ * The lguest launcher (tools/lguest/lguest.c): lays out guest memory, loads
+ * the kernel and initrd, writes `boot_params`, serves the devices, and starts
+ * the host's guest.
+ *
+ * Guest-physical layout (§1.1): `boot_params` at 0, the command line at
+ * 0x1000, the kernel by its physical addresses (ELF `p_paddr`; a bzImage's
+ * protected-mode part at 1 MiB), the initrd page-aligned at the top of RAM.
+ * Above RAM: 256 device pages, then from RAM + 1 MiB the BAR0 windows of the
+ * virtio PCI functions; above those, the host's own pages.
+ *
+ * Two boot styles from lguest's history:
+ *  - linear (2011 and later, the default): the launcher builds no page tables;
+ *    the host fakes a 1:1 mapping until the guest's first NEW_PGTABLE.
+ *  - launcher (2007): the launcher builds virtual == physical page tables for
+ *    all of RAM just below the initrd — the top-level page first, then the
+ *    PTE pages below it — and the guest starts on them.
+ * And the 2007 kernel format: a file with a gzip stream (OS byte 3) whose
+ * inflated image holds the magic "GenuineLguest"; it is inflated to 1 MiB and
+ * entered just after the magic.
+ *
+ * The devices: PCI configuration mechanism 1 with the virtio console in slot
+ * 1 (`pci.ts`, `virtio_console.ts`). Port I/O and device-memory accesses trap
+ * to the host, which hands them here (`emulateInsn`, `emulateMmio`).
+ *
+ * @module
+ */
+
+import { gunzipSync } from "fflate";
+import { PhysicalMemory } from "../x86/memory.ts";
+import { Guest, type LauncherHooks } from "../lguest/guest.ts";
+import { BOOT_PARAMS, KEEP_SEGMENTS, X86_SUBARCH_LGUEST } from "../lguest/abi.ts";
+import { BootError } from "./errors.ts";
+import { isElf, parseElf } from "./elf.ts";
+import { PciBus } from "./pci.ts";
+import { VirtioConsole } from "./virtio_console.ts";
+
+/** Launch options. */
+export interface LaunchOptions {
+  /** Guest RAM in MiB. */
+  memMiB: number;
+  /** The kernel file's bytes (ELF vmlinux, bzImage, or a 2007 gzip image). */
+  kernel: Uint8Array;
+  /** Its name, for messages. */
+  kernelName?: string;
+  /** Initial ramdisk bytes. */
+  initrd?: Uint8Array;
+  /** Its name, for messages. */
+  initrdName?: string;
+  /** The guest's kernel command line. */
+  cmdline?: string;
+  /** Initial page tables: "linear" (2011, default) or "launcher" (2007). */
+  pagetables?: "linear" | "launcher";
+  /** Receives console output bytes. */
+  console?: (byte: number) => void;
+  /** Host pages to reserve for shadow tables (default 4096: 16 MiB, committed lazily). */
+  hostPages?: number;
+}
+
+/** Where the command line goes. */
+export const CMDLINE_ADDR = 0x1000;
+/** Longest command line (COMMAND_LINE_SIZE). */
+export const COMMAND_LINE_SIZE = 2048;
+/** Where a bzImage's protected-mode code (and a 2007 image) is loaded. */
+export const BZIMAGE_LOAD = 0x100000;
+/** Device pages above RAM (left over from the old lguest bus). */
+export const DEVICE_PAGES = 256;
+/** Guest RAM limits in MiB. */
+export const MIN_MEM_MIB = 2, MAX_MEM_MIB = 2048;
+
+const MAGIC_2007 = new TextEncoder().encode("GenuineLguest");
+
+/** How the kernel was loaded. */
+export interface LoadedKernel {
+  /** "elf", "bzImage" or "lguest-2007". */
+  format: "elf" | "bzImage" | "lguest-2007";
+  /** Entry point (guest-physical). */
+  entry: number;
+  /** End of the highest byte the kernel occupies (guest-physical). */
+  end: number;
+  /** ELF symbols (empty for other formats). */
+  symbols: Map<string, number>;
+}
+
+/** An lguest launcher with its guest. */
+export class Launcher implements LauncherHooks {
+  /** The guest (and through it the host and CPU). */
+  readonly guest: Guest;
+  /** PCI config mechanism 1. */
+  readonly pci: PciBus = new PciBus();
+  /** The virtio console (slot 1). */
+  readonly console: VirtioConsole;
+  /** Everything the guest printed on its console. */
+  readonly output: number[] = [];
+  /** The loaded kernel. */
+  readonly kernel: LoadedKernel;
+  /** Guest-physical start of the initrd (0 when none). */
+  readonly initrdStart: number = 0;
+  /** Guest-physical address of the launcher's page directory (2007 boot), or -1. */
+  readonly pgdir: number = -1;
+  /** Guest RAM in bytes. */
+  readonly ramSize: number;
+
+  /** Lay out memory, load everything and start the guest at its entry point. */
+  constructor(o: LaunchOptions) {
+    if (!Number.isInteger(o.memMiB) || o.memMiB < MIN_MEM_MIB || o.memMiB > MAX_MEM_MIB) {
+      throw new BootError(
+        `memory size must be ${MIN_MEM_MIB} to ${MAX_MEM_MIB} MiB, not ${o.memMiB}`,
+      );
+    }
+    const ram = o.memMiB << 20;
+    this.ramSize = ram;
+    const barBase = ram + 0x100000;
+    const deviceEnd = barBase + 0x1000;
+    const hostPages = o.hostPages ?? 4096;
+    const mem = new PhysicalMemory(Math.ceil(deviceEnd / 4096) * 4096 + hostPages * 4096);
+    this.guest = new Guest(mem, { ramSize: ram, deviceEnd });
+    const sink = o.console ?? (() => {});
+    this.console = new VirtioConsole(barBase, (b) => {
+      this.output.push(b);
+      sink(b);
+    });
+    this.pci.attach(1, this.console);
+
+    const name = o.kernelName ?? "kernel";
+    this.kernel = loadKernel(mem, ram, o.kernel, name);
+
+    let top = ram;
+    if (o.initrd) {
+      const size = Math.ceil(o.initrd.length / 4096) * 4096;
+      const iname = o.initrdName ?? "initrd";
+      if (size >= ram) {
+        throw new BootError(`${iname}: ${o.initrd.length} bytes is larger than guest RAM`);
+      }
+      top = ram - size;
+      if (top < this.kernel.end) {
+        throw new BootError(`${iname}: does not fit above the kernel in ${o.memMiB} MiB`);
+      }
+      mem.u8.set(o.initrd, top);
+      this.initrdStart = top;
+    }
+    if ((o.pagetables ?? "linear") === "launcher") {
+      this.pgdir = buildLinearPagetables(mem, ram, top, this.kernel.end);
+    }
+    writeBootParams(
+      mem,
+      ram,
+      o.cmdline ?? "",
+      o.initrd ? this.initrdStart : 0,
+      o.initrd?.length ?? 0,
+    );
+    this.guest.launcher = this;
+    this.guest.start(this.kernel.entry, this.pgdir);
+  }
+
+  /** The console output so far as text. */
+  text(): string {
+    return new TextDecoder("latin1").decode(new Uint8Array(this.output));
+  }
+
+  /** Port read, as the 4.9 launcher answers (§7.1). */
+  portIn(port: number, size: number): number {
+    if (port === 0x64) return 1; // i8042 status: "output buffer full"
+    if (port >= 0xcf8 && port <= 0xcff) return this.pci.portIn(port, size);
+    return size === 4 ? -1 : (1 << (size * 8)) - 1;
+  }
+
+  /** Port write; false when refused (the launcher then reflects #GP). */
+  portOut(port: number, v: number, size: number): boolean {
+    if (port >= 0xcf8 && port <= 0xcff) return this.pci.portOut(port, v, size);
+    return true; // PIC, PIT, CMOS, port 0x80 delays: ignored
+  }
+
+  /** #GP at ring 1: CLI is skipped; IN/OUT are emulated; anything else is reflected. */
+  emulateInsn(g: Guest, insn: Uint8Array): number {
+    let i = 0, o16 = false;
+    if (insn[0] === 0xfa) return 1; // cli (a leftover from old cmpxchg8b emulation)
+    if (insn[0] === 0x66) {
+      o16 = true;
+      i = 1;
+    }
+    const op = insn[i];
+    let port: number, len: number;
+    const regs = g.cpu.regs;
+    switch (op) {
+      case 0xe4:
+      case 0xe5:
+      case 0xe6:
+      case 0xe7:
+        port = insn[i + 1];
+        len = i + 2;
+        break;
+      case 0xec:
+      case 0xed:
+      case 0xee:
+      case 0xef:
+        port = regs[2] & 0xffff;
+        len = i + 1;
+        break;
+      default:
+        return 0;
+    }
+    const size = (op & 1) === 0 ? 1 : o16 ? 2 : 4;
+    const mask = size === 4 ? -1 : (1 << (size * 8)) - 1;
+    if ((op & 2) === 0) {
+      regs[0] = (regs[0] & ~mask) | (this.portIn(port, size) & mask);
+    } else if (!this.portOut(port, regs[0] & mask, size)) return 0;
+    return len;
+  }
+
+  /**
+   * A guest access to device memory: decode the MOV (88/89/8A/8B, optional 66)
+   * and dispatch it to the function whose BAR0 holds `gpa`.
+   */
+  emulateMmio(g: Guest, gpa: number, insn: Uint8Array): number {
+    const hit = this.pci.findBar(gpa);
+    if (!hit) return 0;
+    const [fn, off] = hit;
+    let i = 0, o16 = false;
+    if (insn[0] === 0x66) {
+      o16 = true;
+      i = 1;
+    }
+    const op = insn[i];
+    if (op < 0x88 || op > 0x8b || op === 0x8c) return 0;
+    const m = insn[i + 1];
+    const size = (op & 1) === 0 ? 1 : o16 ? 2 : 4;
+    if (size === 1 && o16) return 0;
+    const len = i + 2 + modrmExtra(insn, i + 1);
+    const reg = (m >> 3) & 7;
+    const cpu = g.cpu;
+    if ((op & 2) === 0) {
+      const v = size === 1
+        ? cpu.regs8[reg < 4 ? reg * 4 : (reg - 4) * 4 + 1]
+        : size === 2
+        ? cpu.regs16[reg * 2]
+        : cpu.regs[reg];
+      fn.barWrite(off, v, size);
+    } else {
+      const v = fn.barRead(off, size);
+      if (size === 1) cpu.regs8[reg < 4 ? reg * 4 : (reg - 4) * 4 + 1] = v;
+      else if (size === 2) cpu.regs16[reg * 2] = v;
+      else cpu.regs[reg] = v;
+    }
+    return len;
+  }
+}
+
+/** Bytes after the ModRM byte at insn[at]: SIB and displacement (32-bit addressing). */
+function modrmExtra(insn: Uint8Array, at: number): number {
+  const m = insn[at], mod = m >> 6, rm = m & 7;
+  let n = 0;
+  if (mod !== 3 && rm === 4) {
+    n++;
+    if (mod === 0 && (insn[at + 1] & 7) === 5) n += 4;
+  }
+  if (mod === 0 && rm === 5) n += 4;
+  else if (mod === 1) n += 1;
+  else if (mod === 2) n += 4;
+  return n;
+}
+
+/** Load the kernel (ELF, bzImage or 2007 image) into guest RAM. */
+export function loadKernel(
+  mem: PhysicalMemory,
+  ram: number,
+  bytes: Uint8Array,
+  name: string,
+): LoadedKernel {
+  if (isElf(bytes)) {
+    const img = parseElf(bytes, name);
+    let end = 0;
+    for (const s of img.segments) {
+      if (s.paddr < CMDLINE_ADDR + COMMAND_LINE_SIZE || s.paddr + s.memsz > ram) {
+        throw new BootError(
+          `${name}: segment at 0x${s.paddr.toString(16)} (+0x${
+            s.memsz.toString(16)
+          }) lies outside ` +
+            `guest RAM above 0x${(CMDLINE_ADDR + COMMAND_LINE_SIZE).toString(16)}`,
+        );
+      }
+      end = Math.max(end, s.paddr + s.memsz);
+    }
+    for (const s of img.segments) {
+      mem.u8.set(bytes.subarray(s.offset, s.offset + s.filesz), s.paddr);
+      mem.u8.fill(0, s.paddr + s.filesz, s.paddr + s.memsz);
+    }
+    return { format: "elf", entry: img.entry, end, symbols: img.symbols };
+  }
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes.length >= 0x218 && dv.getUint32(BOOT_PARAMS.header, true) === 0x53726448) { // "HdrS"
+    let setupSects = bytes[BOOT_PARAMS.setup_sects];
+    if (setupSects === 0) setupSects = 4;
+    const off = (setupSects + 1) * 512;
+    if (off >= bytes.length) {
+      throw new BootError(`${name}: truncated bzImage (no protected-mode code)`);
+    }
+    const code = bytes.subarray(off);
+    if (BZIMAGE_LOAD + code.length > ram) {
+      throw new BootError(`${name}: bzImage does not fit in guest RAM`);
+    }
+    mem.u8.set(code, BZIMAGE_LOAD);
+    return {
+      format: "bzImage",
+      entry: dv.getUint32(BOOT_PARAMS.code32_start, true),
+      end: BZIMAGE_LOAD + code.length,
+      symbols: new Map(),
+    };
+  }
+  const gz = findGzip(bytes);
+  if (gz >= 0) {
+    let image: Uint8Array;
+    try {
+      image = gunzipSync(bytes.subarray(gz));
+    } catch {
+      throw new BootError(`${name}: corrupt gzip stream at offset ${gz}`);
+    }
+    const at = indexOf(image, MAGIC_2007);
+    if (at < 0) throw new BootError(`${name}: gzip image has no "GenuineLguest" entry magic`);
+    if (BZIMAGE_LOAD + image.length > ram) {
+      throw new BootError(`${name}: image does not fit in guest RAM`);
+    }
+    mem.u8.set(image, BZIMAGE_LOAD);
+    return {
+      format: "lguest-2007",
+      entry: BZIMAGE_LOAD + at + MAGIC_2007.length,
+      end: BZIMAGE_LOAD + image.length,
+      symbols: new Map(),
+    };
+  }
+  throw new BootError(`${name}: not an ELF, a bzImage (no HdrS) or a 2007 lguest gzip image`);
+}
+
+/** The 2007 launcher's gzip scan: 1F 8B 08 with OS byte (header byte 9) 3, "Unix". */
+function findGzip(b: Uint8Array): number {
+  for (let i = 0; i + 10 <= b.length; i++) {
+    if (b[i] === 0x1f && b[i + 1] === 0x8b && b[i + 2] === 0x08 && b[i + 9] === 3) return i;
+  }
+  return -1;
+}
+
+function indexOf(hay: Uint8Array, needle: Uint8Array): number {
+  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+/**
+ * The 2007 launcher's page tables: virtual == physical for all of RAM, the
+ * page directory just below `top` and the PTE pages below it, flags 0x7.
+ * Returns the page directory's guest-physical address.
+ */
+export function buildLinearPagetables(
+  mem: PhysicalMemory,
+  ram: number,
+  top: number,
+  kernelEnd: number,
+): number {
+  const ptePages = Math.ceil(ram / (4 << 20));
+  const pgdir = top - 4096;
+  const first = pgdir - ptePages * 4096;
+  if (first < kernelEnd || first < CMDLINE_ADDR + COMMAND_LINE_SIZE) {
+    throw new BootError(
+      `no room below the initrd for the launcher's page tables in ${ram >> 20} MiB`,
+    );
+  }
+  const dv = mem.dv;
+  for (let p = 0; p < ram >>> 12; p++) dv.setUint32(first + p * 4, (p << 12) | 7, true);
+  mem.u8.fill(0, pgdir, pgdir + 4096);
+  for (let t = 0; t < ptePages; t++) dv.setUint32(pgdir + t * 4, (first + t * 4096) | 7, true);
+  return pgdir;
+}
+
+/** The zero page at guest-physical 0 and the command line at 0x1000 (§1.3). */
+export function writeBootParams(
+  mem: PhysicalMemory,
+  ram: number,
+  cmdline: string,
+  initrdStart: number,
+  initrdLen: number,
+): void {
+  const dv = mem.dv;
+  mem.u8.fill(0, 0, 4096);
+  dv.setUint16(BOOT_PARAMS.apm_version, 0, true);
+  mem.u8[BOOT_PARAMS.e820_entries] = 1;
+  dv.setUint32(BOOT_PARAMS.e820_map, 0, true); // addr (u64)
+  dv.setUint32(BOOT_PARAMS.e820_map + 8, ram, true); // size (u64)
+  dv.setUint32(BOOT_PARAMS.e820_map + 16, 1, true); // E820_RAM
+  dv.setUint16(BOOT_PARAMS.version, 0x0207, true);
+  mem.u8[BOOT_PARAMS.loadflags] = KEEP_SEGMENTS;
+  if (initrdLen > 0) {
+    mem.u8[BOOT_PARAMS.type_of_loader] = 0xff;
+    dv.setUint32(BOOT_PARAMS.ramdisk_image, initrdStart, true);
+    dv.setUint32(BOOT_PARAMS.ramdisk_size, Math.ceil(initrdLen / 4096) * 4096, true);
+  }
+  dv.setUint32(BOOT_PARAMS.cmd_line_ptr, CMDLINE_ADDR, true);
+  dv.setUint32(BOOT_PARAMS.kernel_alignment, 0x1000000, true);
+  dv.setUint32(BOOT_PARAMS.hardware_subarch, X86_SUBARCH_LGUEST, true);
+  const text = new TextEncoder().encode(cmdline);
+  if (text.length >= COMMAND_LINE_SIZE) {
+    throw new BootError(`kernel command line longer than ${COMMAND_LINE_SIZE - 1} bytes`);
+  }
+  mem.u8.fill(0, CMDLINE_ADDR, CMDLINE_ADDR + COMMAND_LINE_SIZE);
+  mem.u8.set(text, CMDLINE_ADDR);
+}

@@ -1,0 +1,519 @@
+/**
+ * The lguest host's view of one guest and its one vCPU, and the main loop
+ * (drivers/lguest/core.c `run_guest`, x86/core.c `lguest_arch_handle_trap`).
+ *
+ * The loop: deliver a pending virtual interrupt if the guest allows it; if the
+ * guest is halted, sleep until an interrupt (in virtual time: jump to the
+ * timer's deadline); otherwise run the CPU until it exits — every exception
+ * and software interrupt leaves the CPU for the host here — and handle the
+ * trap: a page fault goes to `demandPage` (and back into the guest if its own
+ * tables forbid the access), `int $0x1f` is a hypercall, a #GP with error code
+ * 0 at ring 1 is an I/O instruction for the launcher to emulate, and anything
+ * else is reflected into the guest through the IDT it gave the host.
+ *
+ * Time is virtual: the TSC is the retired-instruction count (one instruction
+ * is one nanosecond of a 1 GHz TSC) plus the time skipped while halted, and
+ * the clock event fires at an exact instruction count. So a run is
+ * deterministic: same guest, same inputs, same output, same count.
+ *
+ * A guest can hurt only itself: anything it does wrong — a bad hypercall, a
+ * page-table entry outside its RAM, a trap it has no handler for — kills it
+ * with a one-line reason (`deathReason`), and the host carries on.
+ *
+ * @module
+ */
+
+import { CPU, CS, DS, ES, Exit, FS, GS, SS } from "../x86/cpu.ts";
+import { CR0_ET, CR0_NE, CR0_PE, CR0_PG, CR0_WP } from "../x86/cpu.ts";
+import type { PhysicalMemory } from "../x86/memory.ts";
+import { vectorName } from "../x86/flags.ts";
+import {
+  KERNEL_CS,
+  KERNEL_DS,
+  LGUEST_DATA,
+  LGUEST_IRQS,
+  LGUEST_TRAP_ENTRY,
+  SYSCALL_VECTOR,
+} from "./abi.ts";
+import { HostPages } from "./hostmem.ts";
+import { Demand, ShadowPageTables } from "./page_tables.ts";
+import { GuestGdt } from "./segments.ts";
+import { deliverTrap, GuestIdt, maybeDeliverInterrupt } from "./interrupts_and_traps.ts";
+import { doHcall, drainAsync, type HypercallRecord } from "./hypercalls.ts";
+
+/** Thrown internally to unwind the host when the guest is killed; never escapes. */
+const GUEST_DEATH: { readonly death: true } = Object.freeze({ death: true as const });
+
+/** What the launcher does for the host (lguest's /dev/lguest read loop). */
+export interface LauncherHooks {
+  /**
+   * A #GP with error code 0 at ring 1: emulate the instruction whose first
+   * bytes are `insn` (read at EIP through the guest's page tables). Return its
+   * length to skip it, or 0 to reflect the #GP into the guest.
+   */
+  emulateInsn(g: Guest, insn: Uint8Array): number;
+  /**
+   * An access to device memory at guest-physical `gpa` (a page fault in the
+   * device window). Return the instruction's length, or 0 to reflect the #PF.
+   */
+  emulateMmio(g: Guest, gpa: number, insn: Uint8Array): number;
+}
+
+/** How `Guest.run` ended. */
+export type RunStop =
+  | "dead" // killed (deathReason) or shut down
+  | "budget" // the instruction budget ran out
+  | "halted" // halted with no timer armed and no interrupt pending: nothing can wake it
+  | "breakpoint" // a CPU breakpoint address was reached
+  | "stop" // the CPU or a device asked to stop (cpu.requestStop)
+  | "trap"; // a trap the caller asked to see (trapBreak)
+
+/** Construction options. */
+export interface GuestOptions {
+  /** Guest RAM in bytes (multiple of 4 KiB). */
+  ramSize: number;
+  /** End of the device window (guest-physical), for MMIO: pages [ramSize, deviceEnd) are MMIO. */
+  deviceEnd: number;
+  /** Host-owned pages for shadow tables and the GDT. */
+  hostPages?: number;
+  /** Wall-clock time of boot, seconds since the epoch (virtual time adds to it). */
+  bootEpoch?: number;
+}
+
+/** The address the switcher would occupy: the guest must not use the top 4 MiB. */
+export const SWITCHER_ADDR = 0xffc00000;
+
+/** A guest and its vCPU, run by the lguest host. */
+export class Guest {
+  /** Physical memory: guest RAM, then the device window, then host pages. */
+  readonly mem: PhysicalMemory;
+  /** The CPU the guest runs on. */
+  readonly cpu: CPU;
+  /** Host pages (shadow tables, GDT). */
+  readonly pages: HostPages;
+  /** Guest RAM size in bytes. */
+  readonly ramSize: number;
+  /** The guest may only use frames below this. */
+  readonly pfnLimit: number;
+  /** Frames in [pfnLimit, deviceLimit) are device memory. */
+  readonly deviceLimit: number;
+  /** The switcher address: the guest must stay below it. */
+  readonly switcherAddr = SWITCHER_ADDR;
+  /** TSC frequency reported to the guest: 1 GHz (one instruction per nanosecond). */
+  readonly tscKhz = 1_000_000;
+  /** Boot time, seconds since the epoch. */
+  readonly bootEpoch: number;
+
+  /** Shadow page tables. */
+  readonly pt: ShadowPageTables;
+  /** The guest's GDT (the CPU uses the host's copy). */
+  readonly gdt: GuestGdt;
+  /** The guest's IDT. */
+  readonly idt: GuestIdt;
+
+  /** Guest-physical address of lguest_data, -1 before LHCALL_LGUEST_INIT. */
+  lguestData = -1;
+  /** lguest_data.kernel_address: addresses from here up are the kernel's. */
+  kernelAddress = 0xc0000000;
+  /** lguest_data.noirq_iret. */
+  noirqIret = 0;
+  /** Kernel stack from LHCALL_SET_STACK. */
+  ss1 = 0;
+  /** Kernel stack pointer from LHCALL_SET_STACK. */
+  esp1 = 0;
+  /** Kernel stack pages from LHCALL_SET_STACK. */
+  stackPages = 0;
+  /** The guest's virtual CR0.TS. */
+  ts = false;
+  /** Pending virtual IRQs (bit n = IRQ n). */
+  irqsPending = 0;
+  /** Halted until an interrupt. */
+  halted = false;
+  /** Clock event deadline in TSC nanoseconds, or -1. */
+  timerDeadline = -1;
+  /** The host's async-ring cursor. */
+  nextHcall = 0;
+
+  /** The guest is dead: it will not run again. */
+  dead = false;
+  /** Why it died (the first reason only). */
+  deathReason = "";
+  /** The guest asked to be restarted (SHUTDOWN reason 2). */
+  restartRequested = false;
+  /** The guest powered off cleanly (SHUTDOWN "Power down", reason 1). */
+  poweredOff = false;
+
+  /** The launcher's side (instruction and MMIO emulation). */
+  launcher: LauncherHooks | null = null;
+  /** Recent hypercalls, newest last (bounded). */
+  readonly hcallLog: HypercallRecord[] = [];
+  /** Most hypercalls kept in `hcallLog`. */
+  hcallLogLimit = 4096;
+  /** Called for every hypercall (tracing, breakpoints). */
+  onHypercall: ((r: HypercallRecord) => void) | null = null;
+  /** Called for every trap the CPU hands the host, before it is handled. */
+  onTrap: ((vector: number, error: number, cr2: number) => void) | null = null;
+  /** Called when demandPage runs (vaddr, error code, result). */
+  onPageFault: ((vaddr: number, errcode: number, result: number) => void) | null = null;
+  /** Vectors for which `run` returns "trap" before handling (the debugger's trap breakpoints). */
+  readonly trapBreak: Set<number> = new Set();
+  /** Hypercall numbers for which `run` returns "trap" before executing them. */
+  readonly hcallBreak: Set<number> = new Set();
+  private skipBreakOnce = false;
+  private userStop = false;
+
+  /** @param o sizes; the CPU's physical memory is made here */
+  constructor(mem: PhysicalMemory, o: GuestOptions) {
+    this.mem = mem;
+    this.ramSize = o.ramSize;
+    this.pfnLimit = o.ramSize >>> 12;
+    this.deviceLimit = Math.ceil(o.deviceEnd / 4096);
+    this.bootEpoch = o.bootEpoch ?? 1_767_225_600; // 2026-01-01T00:00:00Z
+    const hostBase = this.deviceLimit * 4096;
+    const hostPages = Math.floor((mem.size - hostBase) / 4096);
+    if (hostPages < 16) throw new RangeError("physical memory leaves no room for host pages");
+    this.pages = new HostPages(mem, hostBase, hostPages);
+    this.cpu = new CPU(mem);
+    this.pt = new ShadowPageTables(this);
+    this.idt = new GuestIdt(this);
+    this.gdt = new GuestGdt(this, this.pages.alloc());
+  }
+
+  /**
+   * Set up the vCPU as lguest_arch_setup_regs does (§1.4): EIP = `start`,
+   * CS 0x61, DS/ES/SS 0x69, FS/GS 0, EFLAGS 0x202, all registers 0, ring 1,
+   * paging on through the shadows. `gpgdir` >= 0 starts on launcher-built page
+   * tables (2007); otherwise the host fakes a linear mapping (2011).
+   */
+  start(startEip: number, gpgdir = -1): void {
+    const cpu = this.cpu;
+    cpu.reset();
+    cpu.regs.fill(0);
+    this.gdt.setupBoot();
+    cpu.setCpl(1);
+    this.gdt.loadSegment(CS, KERNEL_CS);
+    for (const s of [DS, ES, SS]) this.gdt.loadSegment(s, KERNEL_DS);
+    for (const s of [FS, GS]) this.gdt.loadSegment(s, 0);
+    cpu.setEflags(0x202);
+    cpu.eip = startEip | 0;
+    cpu.cr0 = CR0_PE | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
+    cpu.cr4 = 0;
+    cpu.exitVectors.fill(1); // every trap comes to the host
+    if (gpgdir >= 0) this.pt.initWithPgdir(gpgdir);
+    else this.pt.initLinear();
+  }
+
+  // ------------------------------------------------------------------ guest memory
+
+  /** True when guest-physical `[gpa, gpa+len)` is guest RAM. */
+  ramContains(gpa: number, len: number): boolean {
+    return gpa >= 0 && len >= 0 && gpa + len <= this.ramSize;
+  }
+
+  /** Kill the guest unless `[gpa, gpa+len)` is guest RAM. */
+  checkGuestAddress(gpa: number, len: number, what: string): void {
+    if (!this.ramContains(gpa >>> 0, len)) this.kill(`${what} 0x${(gpa >>> 0).toString(16)}`);
+  }
+
+  /** Read a dword of guest RAM (guest-physical); outside RAM kills the guest. */
+  readGuest32(gpa: number): number {
+    gpa >>>= 0;
+    if (gpa + 4 > this.ramSize) this.kill(`bad read address 0x${gpa.toString(16)} len 4`);
+    return this.mem.dv.getInt32(gpa, true);
+  }
+
+  /** Write a dword of guest RAM; outside RAM kills the guest. */
+  writeGuest32(gpa: number, v: number): void {
+    gpa >>>= 0;
+    if (gpa + 4 > this.ramSize) this.kill(`bad write address 0x${gpa.toString(16)} len 4`);
+    this.mem.dv.setInt32(gpa, v, true);
+    this.cpu.invalidateCode(gpa, 4);
+  }
+
+  /** Read a field of lguest_data. */
+  readLguestData(off: number): number {
+    return this.readGuest32(this.lguestData + off);
+  }
+
+  /** Write a field of lguest_data. */
+  writeLguestData(off: number, v: number): void {
+    this.writeGuest32(this.lguestData + off, v);
+  }
+
+  /**
+   * `n` bytes at guest-virtual `vaddr`, through the guest's tables; bytes on an
+   * unmapped page read as 0 (as the host copies instruction bytes).
+   */
+  readVirtual(vaddr: number, n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      const pa = this.pt.guestPa((vaddr + i) | 0);
+      if (pa >= 0 && pa < this.ramSize) out[i] = this.mem.u8[pa];
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------ time
+
+  /** Virtual time in nanoseconds since boot (the TSC). */
+  nowNs(): number {
+    return this.cpu.icount + this.cpu.tscOffset;
+  }
+
+  /** Write the wall-clock time into lguest_data.time. */
+  writeTime(): void {
+    if (this.lguestData < 0) return;
+    const ns = this.nowNs();
+    const sec = this.bootEpoch + Math.floor(ns / 1e9);
+    this.writeLguestData(LGUEST_DATA.time_sec, sec | 0);
+    this.writeLguestData(LGUEST_DATA.time_nsec, ns % 1e9);
+  }
+
+  /** LHCALL_SET_CLOCKEVENT: one-shot timer `deltaNs` from now (0 stops it). */
+  setClockEvent(deltaNs: number): void {
+    this.timerDeadline = deltaNs === 0 ? -1 : this.nowNs() + deltaNs;
+  }
+
+  // ------------------------------------------------------------------ state changes
+
+  /** Raise virtual IRQ `irq` (the timer is 0; devices 1, 2, …). */
+  setInterrupt(irq: number): void {
+    if (irq >>> 0 >= LGUEST_IRQS) return;
+    this.irqsPending |= 1 << irq;
+    this.cpu.requestStop();
+  }
+
+  /** LHCALL_SET_STACK(ss, esp, pages). */
+  setStack(ss: number, esp: number, pages: number): void {
+    if ((ss & 3) !== 1) this.kill(`bad stack segment 0x${(ss >>> 0).toString(16)}`);
+    if (pages >>> 0 > 2) this.kill(`bad stack pages ${pages >>> 0}`);
+    this.ss1 = ss & 0xffff;
+    this.esp1 = esp;
+    this.stackPages = pages;
+    this.pinStackPages();
+  }
+
+  /** Make sure the kernel stack pages are mapped writable in the current shadow. */
+  pinStackPages(): void {
+    for (let i = 0; i < this.stackPages; i++) {
+      const v = (this.esp1 - 1 - i * 4096) | 0;
+      if (this.pt.shadowWritable(v)) continue;
+      if (this.pt.demandPage(v, 2) !== Demand.Ok) {
+        this.kill(`bad stack page 0x${(v >>> 0).toString(16)}`);
+      }
+    }
+  }
+
+  /**
+   * Kill the guest with a reason (only the first is kept). Never returns: it
+   * unwinds the host back to `run`, which reports "dead".
+   */
+  kill(reason: string): never {
+    if (!this.dead) {
+      this.dead = true;
+      this.deathReason = reason;
+    }
+    throw GUEST_DEATH;
+  }
+
+  /** Log a hypercall and tell the tracer. */
+  recordHypercall(r: HypercallRecord): void {
+    this.hcallLog.push(r);
+    if (this.hcallLog.length > this.hcallLogLimit) {
+      this.hcallLog.splice(0, this.hcallLog.length >> 1);
+    }
+    this.onHypercall?.(r);
+  }
+
+  /**
+   * Run `fn` as host code on the guest's behalf: a kill inside it marks the
+   * guest dead instead of escaping. Returns false if the guest died.
+   */
+  guarded(fn: () => void): boolean {
+    try {
+      fn();
+      return !this.dead;
+    } catch (e) {
+      if (e === GUEST_DEATH) return false;
+      throw e;
+    }
+  }
+
+  /**
+   * Issue a hypercall by hand (the REPL's `hcall`), as if the guest had made it
+   * synchronously. Returns false if it killed the guest.
+   */
+  hypercall(nr: number, a1 = 0, a2 = 0, a3 = 0, a4 = 0): boolean {
+    if (this.dead) return false;
+    return this.guarded(() => {
+      drainAsync(this);
+      doHcall(this, nr, a1, a2, a3, a4);
+    });
+  }
+
+  // ------------------------------------------------------------------ the main loop
+
+  /** Ask `run` to return "stop" soon (after the current instruction). */
+  requestStop(): void {
+    this.userStop = true;
+    this.cpu.requestStop();
+  }
+
+  /** Run for at most `maxInsns` guest instructions. */
+  run(maxInsns: number): RunStop {
+    const stopAt = this.cpu.icount + maxInsns;
+    const out: { stop: RunStop | null } = { stop: null };
+    for (;;) {
+      if (this.dead) return "dead";
+      if (!this.guarded(() => (out.stop = this.iteration(stopAt)))) return "dead";
+      if (out.stop !== null) return out.stop;
+    }
+  }
+
+  /** One turn of run_guest; returns a stop reason, or null to go round again. */
+  private iteration(stopAt: number): RunStop | null {
+    const cpu = this.cpu;
+    if (this.timerDeadline >= 0 && this.nowNs() >= this.timerDeadline) {
+      this.timerDeadline = -1;
+      this.irqsPending |= 1; // IRQ 0: the timer
+    }
+    maybeDeliverInterrupt(this);
+    if (this.halted) {
+      const blocked = this.lguestData >= 0
+        ? this.readLguestData(LGUEST_DATA.blocked_interrupts)
+        : -1;
+      if ((this.irqsPending & ~blocked) !== 0) return null;
+      if (this.timerDeadline >= 0) {
+        // Sleep until the clock event: in virtual time, skip straight to it.
+        cpu.tscOffset += this.timerDeadline - this.nowNs();
+        return null;
+      }
+      return "halted";
+    }
+    const left = stopAt - cpu.icount;
+    if (left <= 0) return "budget";
+    let budget = left;
+    if (this.timerDeadline >= 0) {
+      budget = Math.max(1, Math.min(budget, this.timerDeadline - this.nowNs()));
+    }
+    const exit = cpu.run(budget);
+    switch (exit) {
+      case Exit.Budget:
+        return null;
+      case Exit.Exception:
+        return this.handleTrap();
+      case Exit.Breakpoint:
+        return "breakpoint";
+      case Exit.Stop:
+        if (!this.userStop) return null; // an interrupt was raised: go round and deliver it
+        this.userStop = false;
+        return "stop";
+      case Exit.Shutdown:
+        return this.kill(cpu.exitMessage);
+      default: // Exit.Halt cannot happen at ring 1 (HLT raises #GP)
+        return this.kill("halted the CPU outside the hypervisor's control");
+    }
+  }
+
+  /** lguest_arch_handle_trap. Returns a stop reason or null. */
+  private handleTrap(): RunStop | null {
+    const cpu = this.cpu;
+    const v = cpu.exitVector, err = cpu.exitError;
+    this.onTrap?.(v, err, cpu.exitCr2);
+    if (this.trapBreak.has(v) && !this.skipBreakOnce) {
+      // Stop before handling: put EIP back so continuing re-raises it.
+      if (cpu.exitTrap) cpu.eip = cpu.instrStart;
+      this.skipBreakOnce = true;
+      return "trap";
+    }
+    this.skipBreakOnce = false;
+    switch (v) {
+      case 13:
+        if (err === 0 && this.emulateInsn()) return null;
+        break;
+      case 14: {
+        const cr2 = cpu.exitCr2;
+        const r = this.pt.demandPage(cr2, err);
+        this.onPageFault?.(cr2, err, r);
+        if (r === Demand.Ok) return null;
+        if (r === Demand.Iomem) {
+          if (this.emulateMmio(this.pt.iomemAddr)) return null;
+          return this.reflect(14, err); // CR2 in lguest_data is not updated for MMIO (§9.4)
+        }
+        if (this.lguestData >= 0) this.writeLguestData(LGUEST_DATA.cr2, cr2);
+        break;
+      }
+      case 7:
+        if (!this.ts) return null; // the FPU is the guest's; nothing to restore
+        break;
+      case LGUEST_TRAP_ENTRY:
+        if (cpu.exitSource === 1 && cpu.cpl <= 1) return this.hypercallTrap();
+        break;
+    }
+    // Software INT n/INT3/INTO: the privilege check the host's gates would make.
+    if (cpu.exitSource === 1) {
+      const dpl = v === LGUEST_TRAP_ENTRY
+        ? 1
+        : v === 7 || v === 13 || v === 14 || (v >= 32 && v !== SYSCALL_VECTOR)
+        ? 0
+        : this.idt.dpl(v);
+      if (cpu.cpl > dpl) {
+        cpu.eip = cpu.instrStart; // #GP is a fault at the INT instruction
+        return this.reflect(13, (v << 3) | 2);
+      }
+      return this.reflect(v, -1);
+    }
+    return this.reflect(v, err);
+  }
+
+  /** The guest made a hypercall: drain the async ring, then execute it. */
+  private hypercallTrap(): RunStop | null {
+    const r = this.cpu.regs;
+    const nr = r[0] >>> 0;
+    if (this.hcallBreak.has(nr) && !this.skipBreakOnce) {
+      this.cpu.eip = this.cpu.instrStart;
+      this.skipBreakOnce = true;
+      return "trap";
+    }
+    this.skipBreakOnce = false;
+    drainAsync(this);
+    if (!this.dead) doHcall(this, nr, r[3], r[1], r[2], r[6]);
+    return null;
+  }
+
+  /** Reflect trap `v` into the guest, or kill it if it has no handler. */
+  private reflect(v: number, err: number): null {
+    if (!deliverTrap(this, v, err)) {
+      const cpu = this.cpu;
+      const detail = v === 14
+        ? `cr2 0x${(cpu.exitCr2 >>> 0).toString(16)}`
+        : `err 0x${(err >>> 0).toString(16)}`;
+      this.kill(
+        `unhandled trap ${v} (${vectorName(v)}) at 0x${(cpu.eip >>> 0).toString(16)} (${detail})`,
+      );
+    }
+    return null;
+  }
+
+  /** #GP(0) at ring 1: let the launcher emulate I/O (and skip CLI). */
+  private emulateInsn(): boolean {
+    const cpu = this.cpu;
+    if ((cpu.sreg[CS] & 3) !== 1 || this.launcher === null) return false;
+    const insn = this.readVirtual((cpu.csBase + cpu.eip) | 0, 7);
+    const len = this.launcher.emulateInsn(this, insn);
+    if (len <= 0) return false;
+    cpu.eip = (cpu.eip + len) | 0;
+    return true;
+  }
+
+  /** An MMIO access: let the launcher emulate it. */
+  private emulateMmio(gpa: number): boolean {
+    const cpu = this.cpu;
+    if (this.launcher === null) return false;
+    const insn = this.readVirtual((cpu.csBase + cpu.eip) | 0, 7);
+    const len = this.launcher.emulateMmio(this, gpa, insn);
+    if (len <= 0) return false;
+    cpu.eip = (cpu.eip + len) | 0;
+    return true;
+  }
+}
