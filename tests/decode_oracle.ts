@@ -58,6 +58,7 @@
  * @module
  */
 
+import { vectorName } from "../lib/x86/flags.ts";
 import process from "node:process";
 import {
   Code,
@@ -494,7 +495,7 @@ export class Harness {
       return `executed (${EXIT_NAMES[this.lastExit]}, EIP ${d < 0 ? "" : "+"}${d})`;
     }
     const v = cpu.exitVector;
-    const name = VEC_NAMES[v] ?? `INT ${v.toString(16)}h`;
+    const name = vectorName(v);
     const err = cpu.exitError >= 0 ? `(${cpu.exitError.toString(16)})` : "";
     const cr2 = v === 14 ? ` cr2=${(cpu.exitCr2 >>> 0).toString(16)}` : "";
     return `${cpu.exitTrap ? "trap " : ""}${name}${err}${cr2}`;
@@ -514,26 +515,6 @@ export class Harness {
 }
 
 const EXIT_NAMES = ["Budget", "Halt", "Exception", "Breakpoint", "Shutdown", "Stop"];
-const VEC_NAMES = [
-  "#DE",
-  "#DB",
-  "NMI",
-  "#BP",
-  "#OF",
-  "#BR",
-  "#UD",
-  "#NM",
-  "#DF",
-  "#09",
-  "#TS",
-  "#NP",
-  "#SS",
-  "#GP",
-  "#PF",
-  "#15",
-  "#MF",
-  "#AC",
-];
 
 // ------------------------------------------------------------------ random strings
 
