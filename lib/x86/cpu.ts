@@ -273,6 +273,10 @@ export class CPU {
   private shadowUntil = 0;
   /** The real remaining budget while a slice is cut short (-1: not cut). */
   private sliceCut = -1;
+  /** An exception or INT was delivered during the current slice (it discards a single-step trap). */
+  private stepEvent = false;
+  /** Set by interrupts.ts when delivering a software INT faulted (the INT then did not retire). */
+  deliveryFaulted = false;
   /** Set by port handlers (via `requestStop`) to end `run` after this instruction. */
   stopRequested = false;
   /** True when the exit's instruction retired (a trap, INT n or HLT), false for a fault. */
@@ -1239,15 +1243,20 @@ export class CPU {
       const stepping = (this.flags & TF) !== 0;
       let slice = remaining > 0x20000000 ? 0x20000000 : remaining;
       if (stepping || (this.irqCount !== 0 && this.icount < this.shadowUntil)) slice = 1;
+      this.stepEvent = false;
       const code = this.runSlice(slice);
       const ran = this.sliceBudget - this.sliceLeft;
       this.icountBase += ran;
       remaining -= ran;
       this.sliceBudget = this.sliceLeft = 0;
       if (code === Exit.Budget) {
-        if (stepping && ran === 1 && (this.flags & TF) !== 0 && this.exitVectors[Vec.DB] === 0) {
+        // Single-step: #DB after an instruction that began with TF set, unless the
+        // instruction itself delivered an exception or interrupt (SDM; Bochs and QEMU agree).
+        if (stepping && ran === 1 && !this.stepEvent && this.exitVectors[Vec.DB] === 0) {
+          this.dr[6] |= 0x4000; // DR6.BS
           if (!deliver(this, Vec.DB, -1, Source.Exception)) return this.exitKind;
-        } else if (stepping && ran === 1) {
+        } else if (stepping && ran === 1 && !this.stepEvent) {
+          this.dr[6] |= 0x4000;
           this.exitVector = Vec.DB;
           this.exitError = -1;
           this.exitTrap = true;
@@ -1334,6 +1343,8 @@ export class CPU {
         this.pfx = 0;
         if (code === Exit.Exception && this.exitVectors[this.exitVector] === 0) {
           if (deliver(this, this.exitVector, this.exitError, this.exitSource)) {
+            this.stepEvent = true;
+            if (this.retire && this.deliveryFaulted) this.sliceLeft++; // a faulting INT did not retire
             if (this.sliceLeft > 0) continue;
             return this.uncut() ? SLICE_CUT : Exit.Budget;
           }

@@ -68,7 +68,9 @@ function deliverOnce(cpu: CPU, vector: number, error: number, source: number): v
   const hi = cpu.mem.read32(cpu.translate((gate + 4) | 0, false, false));
   const type = (hi >> 8) & 0x1f;
   const gdpl = (hi >> 13) & 3;
-  if (type === 0x05) cpu.shutdown(`task gate in IDT vector ${vector}: task switches are not supported`);
+  if (type === 0x05) {
+    cpu.shutdown(`task gate in IDT vector ${vector}: task switches are not supported`);
+  }
   if (type !== 0x0e && type !== 0x0f && type !== 0x06 && type !== 0x07) cpu.gp(idtErr);
   if (source === 1 && gdpl < cpu.cpl) cpu.gp(idtErr);
   if ((hi & 0x8000) === 0) cpu.fault(Vec.NP, idtErr);
@@ -79,7 +81,9 @@ function deliverOnce(cpu: CPU, vector: number, error: number, source: number): v
   const cd = fetchDescriptor(cpu, sel);
   const chi = cd.hi;
   const cdpl = (chi >> 13) & 3;
-  if (((chi >> 12) & 1) === 0 || (chi & 0x800) === 0 || cdpl > cpu.cpl) cpu.gp((sel & 0xfffc) | ext);
+  if (((chi >> 12) & 1) === 0 || (chi & 0x800) === 0 || cdpl > cpu.cpl) {
+    cpu.gp((sel & 0xfffc) | ext);
+  }
   if ((chi & 0x8000) === 0) cpu.fault(Vec.NP, (sel & 0xfffc) | ext);
   const conforming = (chi & 0x400) !== 0;
   const flags = cpu.getEflags();
@@ -100,8 +104,10 @@ function deliverOnce(cpu: CPU, vector: number, error: number, source: number): v
     if ((tssSs & 0xfffc) === 0) cpu.fault(Vec.TS, ext);
     const sd = fetchDescriptor(cpu, tssSs, Vec.TS);
     const shi = sd.hi, stype = (shi >> 8) & 0xf;
-    if ((tssSs & 3) !== newCpl || ((shi >> 13) & 3) !== newCpl || ((shi >> 12) & 1) === 0 ||
-      (stype & 8) !== 0 || (stype & 2) === 0) cpu.fault(Vec.TS, (tssSs & 0xfffc) | ext);
+    if (
+      (tssSs & 3) !== newCpl || ((shi >> 13) & 3) !== newCpl || ((shi >> 12) & 1) === 0 ||
+      (stype & 8) !== 0 || (stype & 2) === 0
+    ) cpu.fault(Vec.TS, (tssSs & 0xfffc) | ext);
     if ((shi & 0x8000) === 0) cpu.fault(Vec.SS, (tssSs & 0xfffc) | ext);
     ss = tssSs;
     ssLo = sd.lo;
@@ -119,7 +125,9 @@ function deliverOnce(cpu: CPU, vector: number, error: number, source: number): v
   for (let i = 0; i < words.length; i++) {
     sp = (sp - n) | 0;
     const lin = (ssBase + sp) | 0;
-    if (((lin & 0xfff) + n) > 0x1000) cpu.shutdown("exception frame crosses a page boundary mid-word");
+    if (((lin & 0xfff) + n) > 0x1000) {
+      cpu.shutdown("exception frame crosses a page boundary mid-word");
+    }
     framePa[i] = cpu.translate(lin, true, user);
   }
   // Everything checked: commit.
@@ -153,6 +161,7 @@ function deliverOnce(cpu: CPU, vector: number, error: number, source: number): v
  */
 export function deliver(cpu: CPU, vector: number, error: number, source: number): boolean {
   let v = vector, e = error, src = source;
+  cpu.deliveryFaulted = false;
   const chain = [describe(v, e) + ` at eip=0x${(cpu.eip >>> 0).toString(16)}`];
   for (let depth = 0;; depth++) {
     try {
@@ -162,6 +171,13 @@ export function deliver(cpu: CPU, vector: number, error: number, source: number)
       if (x !== CPU_EXIT) throw x;
     }
     if (cpu.exitKind !== 2) return false; // shutdown while delivering
+    // A fault raised by the gate checks of INT n / INT3 / INTO is a fault of that
+    // instruction (SDM INT n: #GP(vector*8+2), #NP(...)): the frame must point at
+    // the INT, not past it. Exceptions and external interrupts keep their EIP.
+    if (src === Source.Software || src === Source.Icebp) {
+      cpu.eip = cpu.instrStart;
+      cpu.deliveryFaulted = true; // the INT did not retire
+    }
     const second = cpu.exitVector;
     chain.push(describe(second, cpu.exitError));
     if (v === Vec.DF || depth > 3) {
