@@ -125,13 +125,15 @@ function peekCode(cpu: CPU, i: number): number {
   return cpu.read8((cpu.csBase + cpu.eip + i) | 0);
 }
 
-/** LOCK is valid only on read-modify-write instructions with a memory destination. */
-function checkLock(cpu: CPU, op: number): void {
-  let ok = false;
+/**
+ * LOCK is valid only on read-modify-write instructions with a memory
+ * destination. `op` is the opcode byte; `b1`, `b2` the bytes after it (for 0F,
+ * the second opcode byte and the ModRM; otherwise the ModRM).
+ */
+export function isLockable(op: number, b1: number, b2: number): boolean {
   if (op === 0x0f) {
-    const op2 = peekCode(cpu, 0), m = peekCode(cpu, 1);
-    const mem = m < 0xc0;
-    switch (op2) {
+    const mem = b2 < 0xc0, reg = (b2 >> 3) & 7;
+    switch (b1) {
       case 0xab:
       case 0xb3:
       case 0xbb:
@@ -139,24 +141,27 @@ function checkLock(cpu: CPU, op: number): void {
       case 0xb1:
       case 0xc0:
       case 0xc1:
-        ok = mem;
-        break;
+        return mem;
       case 0xba:
-        ok = mem && ((m >> 3) & 7) >= 5;
-        break;
+        return mem && reg >= 5;
       case 0xc7:
-        ok = mem && ((m >> 3) & 7) === 1;
-        break;
+        return mem && reg === 1;
     }
-  } else {
-    const m = peekCode(cpu, 0), mem = m < 0xc0, reg = (m >> 3) & 7;
-    if (op < 0x40 && (op & 7) < 2 && (op & 0x38) !== 0x38) ok = mem;
-    else if (op >= 0x80 && op <= 0x83) ok = mem && reg !== 7;
-    else if (op === 0x86 || op === 0x87) ok = mem;
-    else if (op === 0xf6 || op === 0xf7) ok = mem && (reg === 2 || reg === 3);
-    else if (op === 0xfe || op === 0xff) ok = mem && reg < 2;
+    return false;
   }
-  if (!ok) cpu.ud();
+  const mem = b1 < 0xc0, reg = (b1 >> 3) & 7;
+  if (op < 0x40 && (op & 7) < 2 && (op & 0x38) !== 0x38) return mem;
+  if (op >= 0x80 && op <= 0x83) return mem && reg !== 7;
+  if (op === 0x86 || op === 0x87) return mem;
+  if (op === 0xf6 || op === 0xf7) return mem && (reg === 2 || reg === 3);
+  if (op === 0xfe || op === 0xff) return mem && reg < 2;
+  return false;
+}
+
+function checkLock(cpu: CPU, op: number): void {
+  const b1 = peekCode(cpu, 0);
+  const b2 = op === 0x0f ? peekCode(cpu, 1) : 0;
+  if (!isLockable(op, b1, b2)) cpu.ud();
 }
 
 // ------------------------------------------------------------------ operand helpers
@@ -542,11 +547,7 @@ function exec(cpu: CPU, op: number): void {
           const t = cpu.readW16(a);
           cpu.write16(a, cpu.regs16[r << 1]);
           cpu.regs16[r << 1] = t;
-        } else {
-          const t = cpu.readW32(a);
-          cpu.write32(a, regs[r]);
-          regs[r] = t;
-        }
+        } else xchgMem32(cpu, a, r);
       }
       return;
     }
@@ -868,16 +869,8 @@ function execCold(cpu: CPU, op: number): void {
       const level = cpu.fetch8() & 31;
       return enter(cpu, size, level, (cpu.pfx & P_O16) !== 0);
     }
-    case 0xc9: {
-      // LEAVE: ESP = EBP, then pop EBP (read first so a fault changes nothing).
-      const o16 = (cpu.pfx & P_O16) !== 0;
-      const bp = regs[EBP];
-      const a = (bp + cpu.sbase[SS]) | 0;
-      const v = o16 ? cpu.read16(a) : cpu.read32(a);
-      regs[ESP] = (bp + (o16 ? 2 : 4)) | 0;
-      setReg(cpu, EBP, v, o16);
-      return;
-    }
+    case 0xc9:
+      return leave(cpu, (cpu.pfx & P_O16) !== 0);
     case 0xca:
       return sys.farReturn(cpu, cpu.fetch16(), (cpu.pfx & P_O16) !== 0);
     case 0xcb:
@@ -1154,6 +1147,23 @@ function group5(cpu: CPU): void {
     default:
       cpu.ud();
   }
+}
+
+/** LEAVE: ESP = EBP, then pop EBP (read first so a fault changes nothing). */
+export function leave(cpu: CPU, o16: boolean): void {
+  const regs = cpu.regs;
+  const bp = regs[EBP];
+  const a = (bp + cpu.sbase[SS]) | 0;
+  const v = o16 ? cpu.read16(a) : cpu.read32(a);
+  regs[ESP] = (bp + (o16 ? 2 : 4)) | 0;
+  setReg(cpu, EBP, v, o16);
+}
+
+/** XCHG of 32-bit register `r` with memory at `a` (a write-intent read, then the write). */
+export function xchgMem32(cpu: CPU, a: number, r: number): void {
+  const t = cpu.readW32(a);
+  cpu.write32(a, cpu.regs[r]);
+  cpu.regs[r] = t;
 }
 
 function pusha(cpu: CPU, o16: boolean): void {

@@ -28,6 +28,8 @@
 
 import type { CPU } from "./cpu.ts";
 import * as ops from "./ops.ts";
+import * as exec from "./exec.ts";
+import { isLockable } from "./exec.ts";
 
 /** A translated block. */
 export interface Block {
@@ -156,7 +158,7 @@ return function block_${(lin >>> 0).toString(16)}(c) {
   ${lines.join("\n  ")}
   c.sliceLeft -= ${n};
 };`;
-  const fn = new Function("ops", body)(ops) as (cpu: CPU) => void;
+  const fn = new Function("ops", "exec", body)(ops, exec) as (cpu: CPU) => void;
   return { lin, n, eips: Int32Array.from(eips), fn };
 }
 
@@ -167,15 +169,25 @@ return function block_${(lin >>> 0).toString(16)}(c) {
  * the interpreter must run.
  */
 function emit(code: Code, out: string[], _here: number, next: () => number): boolean {
-  let seg = -1;
+  let seg = -1, lock = false;
   let op = code.u();
-  // One segment override is the only prefix handled here; longer prefix runs (and the
-  // 15-byte limit they can reach) are left to the interpreter.
-  if (op === 0x26 || op === 0x2e || op === 0x36 || op === 0x3e || op === 0x64 || op === 0x65) {
-    seg = op === 0x64 ? 4 : op === 0x65 ? 5 : (op >> 3) & 3;
+  // At most one LOCK and one segment override are handled here; other prefixes and
+  // longer runs (and the 15-byte limit they can reach) are left to the interpreter.
+  for (let n = 0; n < 2; n++) {
+    if (op === 0xf0 && !lock) lock = true;
+    else if (
+      seg < 0 &&
+      (op === 0x26 || op === 0x2e || op === 0x36 || op === 0x3e || op === 0x64 || op === 0x65)
+    ) {
+      seg = op === 0x64 ? 4 : op === 0x65 ? 5 : (op >> 3) & 3;
+    } else break;
     op = code.u();
-    if (PREFIX_BYTES.has(op)) throw UNSUPPORTED;
   }
+  if (PREFIX_BYTES.has(op)) throw UNSUPPORTED;
+  // LOCK on anything but a read-modify-write to memory is #UD: the interpreter raises it.
+  // (A single CPU needs nothing more from LOCK.)
+  if (lock && !code.ok(2)) throw UNSUPPORTED;
+  if (lock && !isLockable(op, code.u8[code.pa], code.u8[code.pa + 1])) throw UNSUPPORTED;
   if (op < 0x40 && (op & 7) < 6) {
     const aop = op >> 3, form = op & 7;
     const store = aop !== 7;
@@ -399,6 +411,23 @@ function emit(code: Code, out: string[], _here: number, next: () => number): boo
     case 0xc3:
       out.push(`c.eip = c.pop32();`);
       return true;
+    case 0xc9:
+      out.push(`exec.leave(c, false);`);
+      return false;
+    case 0x87: {
+      const m = code.u();
+      const g = (m >> 3) & 7;
+      if (m >= 0xc0) out.push(`{ const t = r[${m & 7}]; r[${m & 7}] = r[${g}]; r[${g}] = t; }`);
+      else out.push(`{ const a = ${eaExpr(code, m, seg)}; ${wchk()}exec.xchgMem32(c, a, ${g}); }`);
+      return false;
+    }
+    case 0xf6: {
+      const m = code.u();
+      if (((m >> 3) & 7) > 1) throw UNSUPPORTED;
+      const src = m >= 0xc0 ? R8NAME[m & 7] : `c.read8(${eaExpr(code, m, seg)})`;
+      out.push(`c.logic(${src} & ${code.u()}, 7);`);
+      return false;
+    }
     case 0xc6:
     case 0xc7: {
       const m = code.u();
