@@ -36,7 +36,7 @@ import {
   SYSCALL_VECTOR,
 } from "./abi.ts";
 import { HostPages } from "./hostmem.ts";
-import { Demand, ShadowPageTables } from "./page_tables.ts";
+import { Demand, ShadowPageTables, SWITCHER_ADDR } from "./page_tables.ts";
 import { GuestGdt } from "./segments.ts";
 import { deliverTrap, GuestIdt, maybeDeliverInterrupt } from "./interrupts_and_traps.ts";
 import { doHcall, drainAsync, type HypercallRecord } from "./hypercalls.ts";
@@ -57,6 +57,10 @@ export interface LauncherHooks {
    * device window). Return the instruction's length, or 0 to reflect the #PF.
    */
   emulateMmio(g: Guest, gpa: number, insn: Uint8Array): number;
+  /** Port read for an emulated IN (the fast path of emulateInsn). */
+  portIn?(port: number, size: number): number;
+  /** Port write for an emulated OUT; false refuses it (the #GP is reflected). */
+  portOut?(port: number, v: number, size: number): boolean;
 }
 
 /** How `Guest.run` ended. */
@@ -80,8 +84,8 @@ export interface GuestOptions {
   bootEpoch?: number;
 }
 
-/** The address the switcher would occupy: the guest must not use the top 4 MiB. */
-export const SWITCHER_ADDR = 0xffc00000;
+/** The address the switcher occupies: the guest must not use the top 4 MiB. */
+export { SWITCHER_ADDR };
 
 /** A guest and its vCPU, run by the lguest host. */
 export class Guest {
@@ -359,8 +363,36 @@ export class Guest {
     this.cpu.requestStop();
   }
 
+  /**
+   * The host's fast paths: a page fault that demand paging resolves, and an
+   * IN/OUT at ring 1 the launcher emulates, are handled inside the CPU's
+   * instruction (no exit from cpu.run, no JavaScript throw) with the same
+   * outcome as the trap path. The debugger turns them off for the vector it
+   * breaks on, so it sees every such trap.
+   */
+  private setFastPaths(): void {
+    const cpu = this.cpu;
+    cpu.pageFaultHook = this.trapBreak.has(14) ? null : this.fastPageFault;
+    const l = this.launcher;
+    cpu.ioTrap = this.trapBreak.has(13) || l === null || !l.portIn || !l.portOut ? null : this.fastIo;
+  }
+
+  private readonly fastPageFault = (lin: number, err: number): boolean => {
+    const r = this.pt.demandPage(lin, err);
+    this.onPageFault?.(lin, err, r);
+    return r === Demand.Ok;
+  };
+
+  private readonly fastIo = {
+    in: (port: number, size: number): number =>
+      this.cpu.cpl === 1 ? this.launcher!.portIn!(port, size) : NaN,
+    out: (port: number, v: number, size: number): boolean =>
+      this.cpu.cpl === 1 && this.launcher!.portOut!(port, v, size),
+  };
+
   /** Run for at most `maxInsns` guest instructions. */
   run(maxInsns: number): RunStop {
+    this.setFastPaths();
     const stopAt = this.cpu.icount + maxInsns;
     const out: { stop: RunStop | null } = { stop: null };
     for (;;) {
@@ -485,9 +517,11 @@ export class Guest {
   private reflect(v: number, err: number): null {
     if (!deliverTrap(this, v, err)) {
       const cpu = this.cpu;
+      // As 4.9 reports it: CR2 for a page fault, else the error code (0 for a
+      // vector without one: the switcher pushes a 0 in its place).
       const detail = v === 14
         ? `cr2 0x${(cpu.exitCr2 >>> 0).toString(16)}`
-        : `err 0x${(err >>> 0).toString(16)}`;
+        : `err 0x${(err < 0 ? 0 : err >>> 0).toString(16)}`;
       this.kill(
         `unhandled trap ${v} (${vectorName(v)}) at 0x${(cpu.eip >>> 0).toString(16)} (${detail})`,
       );

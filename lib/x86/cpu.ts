@@ -291,8 +291,44 @@ export class CPU {
   /** Optional MMIO write hook. */
   mmioWrite: ((pa: number, value: number, size: number) => void) | null = null;
 
+  /**
+   * Optional embedder hook for page faults (a hypervisor's demand paging):
+   * called with the linear address and error code of a fault the page walk
+   * found; returning true means the tables were filled and the walk is tried
+   * once more. The fault then costs no exit from run() — a JavaScript throw
+   * is expensive in some engines. Returning false raises #PF as usual.
+   */
+  pageFaultHook: ((lin: number, errcode: number) => boolean) | null = null;
+  /** Error code of the fault a walk just found (for pageFaultHook). */
+  private pfPendingErr = 0;
+  /**
+   * Optional embedder hook for IN/OUT that the I/O permission rules forbid
+   * (a hypervisor emulating port I/O): `in` returns the value read (NaN to
+   * refuse), `out` returns false to refuse; a refusal raises #GP(0) as if
+   * there were no hook. String I/O (INS/OUTS) is not offered to it.
+   */
+  ioTrap: { in(port: number, size: number): number; out(port: number, v: number, size: number): boolean } | null =
+    null;
+
   /** Breakpoints by linear address (checked when `breakpoints.size > 0`). */
   readonly breakpoints: Set<number> = new Set();
+
+  /**
+   * Watchpoint support (the debugger's, lib/debug): a page for which this
+   * returns true (given a linear and the physical address it maps to) is never
+   * entered in the TLB, so every data access to it takes the slow path and
+   * reaches {@link onAccess}. Null (the default) costs nothing. Flush the TLB
+   * after changing what it answers.
+   */
+  tlbExclude: ((lin: number, pa: number) => boolean) | null = null;
+  /**
+   * Called on every slow-path data access (a TLB miss, an excluded page, MMIO,
+   * a page-crossing access) once translation has succeeded, just before the
+   * access: linear and physical address, size in bytes, and direction. An
+   * access crossing a page is reported as its two parts. Instruction fetches
+   * are not data accesses and are not reported.
+   */
+  onAccess: ((lin: number, pa: number, size: number, write: boolean) => void) | null = null;
 
   /** Create a CPU on `mem`, reset into flat 32-bit protected mode at CPL 0. */
   constructor(mem: PhysicalMemory) {
@@ -710,22 +746,44 @@ export class CPU {
     const page = lin >>> 12;
     if ((this.cr0 & CR0_PG) === 0) {
       const pa = lin >>> 0;
-      if (pa < this.mem.size) {
+      if (pa < this.mem.size && (this.tlbExclude === null || !this.tlbExclude(lin, pa))) {
         if (this.tlbR[page] === 0 && this.tlbW[page] === 0) this.tlbRecord(page);
         this.tlbR[page] = TLB_SUP | TLB_USER;
         if (this.codePage[page] === 0) this.tlbW[page] = TLB_SUP | TLB_USER;
       }
       return pa;
     }
-    return (this.cr4 & CR4_PAE) !== 0
-      ? this.walkPae(lin, write, user)
-      : this.walk32(lin, write, user);
+    const pae = (this.cr4 & CR4_PAE) !== 0;
+    let pa = pae ? this.walkPae(lin, write, user) : this.walk32(lin, write, user);
+    if (pa !== pa) {
+      // A page fault the embedder may resolve without the fault leaving run():
+      // if it fills the tables, walk again; a second fault is raised as usual.
+      if (this.pageFaultHook!(lin, this.pfPendingErr)) {
+        pa = pae ? this.walkPae(lin, write, user) : this.walk32(lin, write, user);
+        if (pa === pa) return pa;
+      }
+      return this.raisePageFault(lin, this.pfPendingErr);
+    }
+    return pa;
   }
 
-  private pageFault(lin: number, present: boolean, write: boolean, user: boolean): never {
+  /**
+   * A walk found no usable entry. With a {@link pageFaultHook} the walk
+   * returns NaN and translate() asks the hook first; otherwise #PF is raised.
+   */
+  private pageFault(lin: number, present: boolean, write: boolean, user: boolean): number {
+    const err = (present ? 1 : 0) | (write ? 2 : 0) | (user ? 4 : 0);
+    if (this.pageFaultHook !== null) {
+      this.pfPendingErr = err;
+      return NaN;
+    }
+    return this.raisePageFault(lin, err);
+  }
+
+  private raisePageFault(lin: number, err: number): never {
     this.cr2 = lin;
     this.exitCr2 = lin;
-    return this.fault(Vec.PF, (present ? 1 : 0) | (write ? 2 : 0) | (user ? 4 : 0));
+    return this.fault(Vec.PF, err);
   }
 
   private fillTlb(
@@ -738,6 +796,7 @@ export class CPU {
   ): void {
     const page = lin >>> 12;
     if (pa >= this.mem.size || pa < 0) return; // MMIO or beyond RAM: always slow path
+    if (this.tlbExclude !== null && this.tlbExclude(lin, pa)) return; // watched: slow path
     const x = (pa ^ lin) & -4096;
     if (this.tlbR[page] === 0 && this.tlbW[page] === 0) this.tlbRecord(page);
     const perm = TLB_SUP | (uok ? TLB_USER : 0);
@@ -756,7 +815,7 @@ export class CPU {
     if ((pde & 1) === 0) return this.pageFault(lin, false, write, user);
     if ((pde & 0x80) !== 0 && (this.cr4 & CR4_PSE) !== 0) {
       const uok = (pde & 4) !== 0, wok = (pde & 2) !== 0;
-      this.checkPerm(lin, write, user, uok, wok);
+      if (this.checkPerm(lin, write, user, uok, wok) !== 0) return NaN;
       const nd = pde | 0x20 | (write ? 0x40 : 0);
       if (nd !== pde) mem.write32(pdeAddr, nd);
       const pa = ((pde & 0xffc00000) | (lin & 0x3ff000)) + (lin & 0xfff);
@@ -767,7 +826,7 @@ export class CPU {
     const pte = mem.read32(pteAddr);
     if ((pte & 1) === 0) return this.pageFault(lin, false, write, user);
     const uok = (pde & pte & 4) !== 0, wok = (pde & pte & 2) !== 0;
-    this.checkPerm(lin, write, user, uok, wok);
+    if (this.checkPerm(lin, write, user, uok, wok) !== 0) return NaN;
     if ((pde & 0x20) === 0) mem.write32(pdeAddr, pde | 0x20);
     const nt = pte | 0x20 | (write ? 0x40 : 0);
     if (nt !== pte) mem.write32(pteAddr, nt);
@@ -787,7 +846,7 @@ export class CPU {
     if ((pde & 1) === 0) return this.pageFault(lin, false, write, user);
     if ((pde & 0x80) !== 0) {
       const uok = (pde & 4) !== 0, wok = (pde & 2) !== 0;
-      this.checkPerm(lin, write, user, uok, wok);
+      if (this.checkPerm(lin, write, user, uok, wok) !== 0) return NaN;
       const nd = pde | 0x20 | (write ? 0x40 : 0);
       if (nd !== pde) mem.write32(pdeAddr, nd);
       const pa = ((pde & 0xffe00000) | (lin & 0x1ff000)) + (lin & 0xfff);
@@ -798,7 +857,7 @@ export class CPU {
     const pte = mem.read32(pteAddr);
     if ((pte & 1) === 0) return this.pageFault(lin, false, write, user);
     const uok = (pde & pte & 4) !== 0, wok = (pde & pte & 2) !== 0;
-    this.checkPerm(lin, write, user, uok, wok);
+    if (this.checkPerm(lin, write, user, uok, wok) !== 0) return NaN;
     if ((pde & 0x20) === 0) mem.write32(pdeAddr, pde | 0x20);
     const nt = pte | 0x20 | (write ? 0x40 : 0);
     if (nt !== pte) mem.write32(pteAddr, nt);
@@ -807,24 +866,31 @@ export class CPU {
     return pa;
   }
 
-  private checkPerm(lin: number, write: boolean, user: boolean, uok: boolean, wok: boolean): void {
+  /** Permission check at the end of a walk: NaN (a pending fault, see pageFault) or 0. */
+  private checkPerm(lin: number, write: boolean, user: boolean, uok: boolean, wok: boolean): number {
     if (user) {
-      if (!uok || (write && !wok)) this.pageFault(lin, true, write, user);
+      if (!uok || (write && !wok)) return this.pageFault(lin, true, write, user);
     } else if (write && !wok && (this.cr0 & CR0_WP) !== 0) {
-      this.pageFault(lin, true, write, user);
+      return this.pageFault(lin, true, write, user);
     }
+    return 0;
   }
+
 
   // ---------------------------------------------------------------- memory (linear)
 
   /**
    * Translate `lin` for an access by the current CPL and return the physical
-   * address (through the TLB; may raise #PF).
+   * address (through the TLB; may raise #PF). Returns -1 for a page kept out of
+   * the TLB by {@link tlbExclude}: bulk callers then fall back to element-wise
+   * accesses, which the watchpoint hook sees.
    */
   physAddr(lin: number, write: boolean): number {
     const e = (write ? this.tlbW : this.tlbR)[lin >>> 12];
     if ((e & this.tlbMask) !== 0) return (e & -4096) ^ lin;
-    return this.translate(lin, write, this.cpl === 3);
+    const pa = this.translate(lin, write, this.cpl === 3);
+    if (this.tlbExclude !== null && this.tlbExclude(lin, pa)) return -1;
+    return pa;
   }
 
   /** Read a byte at linear address `lin`. */
@@ -961,6 +1027,11 @@ export class CPU {
       // Crosses a page: translate both pages before reading anything.
       const pa0 = this.translate(lin, false, user);
       const pa1 = this.translate((lin + size - 1) & -4096, false, user);
+      if (this.onAccess !== null) {
+        const first = 0x1000 - (lin & 0xfff);
+        this.onAccess(lin, pa0, first, false);
+        this.onAccess((lin + first) | 0, pa1, size - first, false);
+      }
       let v = 0;
       for (let i = 0; i < size; i++) {
         const l = (lin + i) | 0;
@@ -971,7 +1042,9 @@ export class CPU {
       }
       return size === 2 ? v & 0xffff : v;
     }
-    return this.physRead(this.translate(lin, false, user), size);
+    const pa = this.translate(lin, false, user);
+    if (this.onAccess !== null) this.onAccess(lin, pa, size, false);
+    return this.physRead(pa, size);
   }
 
   private writeSlow(lin: number, v: number, size: number): void {
@@ -980,12 +1053,18 @@ export class CPU {
       const first = 0x1000 - (lin & 0xfff);
       const pa0 = this.translate(lin, true, user);
       const pa1 = this.translate((lin + size - 1) & -4096, true, user);
+      if (this.onAccess !== null) {
+        this.onAccess(lin, pa0, first, true);
+        this.onAccess((lin + first) | 0, pa1, size - first, true);
+      }
       for (let i = 0; i < size; i++) {
         this.physWrite(i < first ? pa0 + i : pa1 + (i - first), (v >>> (i * 8)) & 0xff, 1);
       }
       return;
     }
-    this.physWrite(this.translate(lin, true, user), v, size);
+    const pa = this.translate(lin, true, user);
+    if (this.onAccess !== null) this.onAccess(lin, pa, size, true);
+    this.physWrite(pa, v, size);
   }
 
   /** Read `n` bytes at linear `lin` without side effects on failure: null if unmapped. */

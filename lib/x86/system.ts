@@ -171,8 +171,7 @@ export function arpl(cpu: CPU): void {
       const seg = cpu.eaSeg;
       if ((cpu.sflags[seg] & 0x1a) !== 0x12) cpu.segWriteFault(seg);
       cpu.write16(a, v);
-    }
-    else cpu.regs16[(m & 7) << 1] = v;
+    } else cpu.regs16[(m & 7) << 1] = v;
     cpu.setFlagBits(ZF, ZF);
   } else cpu.setFlagBits(ZF, 0);
 }
@@ -184,7 +183,11 @@ function loadCodeSame(cpu: CPU, sel: number): void {
   const hi = d.hi, err = sel & 0xfffc;
   const dpl = (hi >> 13) & 3, type = (hi >> 8) & 0xf;
   if (((hi >> 12) & 1) === 0) {
-    cpu.shutdown(`far transfer through a system descriptor (selector 0x${sel.toString(16)}): call gates and task switches are not supported`);
+    cpu.shutdown(
+      `far transfer through a system descriptor (selector 0x${
+        sel.toString(16)
+      }): call gates and task switches are not supported`,
+    );
   }
   if ((type & 8) === 0) cpu.gp(err);
   if ((type & 4) !== 0) {
@@ -236,7 +239,14 @@ function nullInaccessible(cpu: CPU): void {
  * Common tail of RETF and IRET: `cs` is the popped selector; for an outward
  * return, `esp`/`ss` are the popped outer stack.
  */
-function returnTo(cpu: CPU, cs: number, eip: number, outer: boolean, esp: number, ss: number): void {
+function returnTo(
+  cpu: CPU,
+  cs: number,
+  eip: number,
+  outer: boolean,
+  esp: number,
+  ss: number,
+): void {
   if ((cs & 0xfffc) === 0) cpu.gp(0);
   const rpl = cs & 3;
   const d = fetchDescriptor(cpu, cs);
@@ -252,8 +262,10 @@ function returnTo(cpu: CPU, cs: number, eip: number, outer: boolean, esp: number
     const sd = fetchDescriptor(cpu, ss);
     const shi = sd.hi, serr = ss & 0xfffc;
     const stype = (shi >> 8) & 0xf;
-    if ((ss & 3) !== rpl || ((shi >> 13) & 3) !== rpl || ((shi >> 12) & 1) === 0 ||
-      (stype & 8) !== 0 || (stype & 2) === 0) cpu.gp(serr);
+    if (
+      (ss & 3) !== rpl || ((shi >> 13) & 3) !== rpl || ((shi >> 12) & 1) === 0 ||
+      (stype & 8) !== 0 || (stype & 2) === 0
+    ) cpu.gp(serr);
     if ((shi & 0x8000) === 0) cpu.fault(Vec.SS, serr);
     markAccessed(cpu, d);
     markAccessed(cpu, sd);
@@ -323,17 +335,22 @@ export function softwareInterrupt(cpu: CPU, vector: number, source: number): voi
 
 /**
  * I/O permission: at CPL > IOPL, every byte of the access must be allowed by
- * the TSS I/O bitmap, else #GP(0).
+ * the TSS I/O bitmap.
  */
-export function checkIO(cpu: CPU, port: number, size: number): void {
-  if (cpu.cpl <= ((cpu.flags & IOPL) >> 12)) return;
-  if (cpu.tr === 0 || cpu.trLimit < 0x67) cpu.gp(0);
+export function ioPermitted(cpu: CPU, port: number, size: number): boolean {
+  if (cpu.cpl <= ((cpu.flags & IOPL) >> 12)) return true;
+  if (cpu.tr === 0 || cpu.trLimit < 0x67) return false;
   const base = sysReadU16(cpu, (cpu.trBase + 0x66) | 0);
   const at = base + (port >> 3);
-  if (at + 1 > cpu.trLimit) cpu.gp(0);
+  if (at + 1 > cpu.trLimit) return false;
   const bits = sysReadU16(cpu, (cpu.trBase + at) | 0);
   const mask = ((1 << size) - 1) << (port & 7);
-  if ((bits & mask) !== 0) cpu.gp(0);
+  return (bits & mask) === 0;
+}
+
+/** #GP(0) unless the access is permitted (see ioPermitted). */
+export function checkIO(cpu: CPU, port: number, size: number): void {
+  if (!ioPermitted(cpu, port, size)) cpu.gp(0);
 }
 
 function sysReadU16(cpu: CPU, lin: number): number {
@@ -343,15 +360,21 @@ function sysReadU16(cpu: CPU, lin: number): number {
 /** IN/OUT with an immediate or DX port (E4-E7, EC-EF). */
 export function portIO(cpu: CPU, op: number, port: number): void {
   const size = (op & 1) === 0 ? 1 : (cpu.pfx & P_O16) !== 0 ? 2 : 4;
-  checkIO(cpu, port, size);
+  let trap = null;
+  if (!ioPermitted(cpu, port, size)) {
+    trap = cpu.ioTrap; // an embedder that emulates forbidden I/O, else #GP(0)
+    if (trap === null) cpu.gp(0);
+  }
   if ((op & 2) === 0) {
-    const v = cpu.portIn(port, size);
+    const v = trap !== null ? trap.in(port, size) : cpu.portIn(port, size);
+    if (v !== v) cpu.gp(0); // the embedder declined (NaN)
     if (size === 1) cpu.regs8[0] = v;
     else if (size === 2) cpu.regs16[0] = v;
     else cpu.regs[EAX] = v;
   } else {
     const v = size === 1 ? cpu.regs8[0] : size === 2 ? cpu.regs16[0] : cpu.regs[EAX];
-    cpu.portOut(port, v, size);
+    if (trap === null) cpu.portOut(port, v, size);
+    else if (!trap.out(port, v, size)) cpu.gp(0);
   }
 }
 
