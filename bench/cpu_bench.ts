@@ -4,7 +4,12 @@
  *
  *   (a) alu_loop: a tight ALU loop inside one page;
  *   (b) page_walk: with paging on, each access touches a new page, across
- *       1024 pages.
+ *       1024 pages;
+ *   (c) decompressor: the Debian i386 kernel's decompressor from the 32-bit
+ *       entry to the kernel entry (only when tests/debian_kernel.ts has cached
+ *       the kernel), with the JIT and with a breakpoint (interpreter), and
+ *       qemu-system-i386 (TCG) timed over the same stretch when QEMU and gdb
+ *       are installed.
  *
  * Each figure is millions of guest instructions retired per second of wall
  * time, over a run long enough that start-up and JIT warm-up are a small part
@@ -14,12 +19,91 @@
  * @module
  */
 
-import { readFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
 import { CPU, Exit } from "../lib/x86/cpu.ts";
 import { PhysicalMemory } from "../lib/x86/memory.ts";
 import { BareMachine } from "../lib/boot/bare.ts";
+import { kernelLoadAddress, parseBzImage } from "../lib/boot/bzimage.ts";
+import { cachedKernelPath } from "../tests/debian_kernel.ts";
 
 const here = (p: string) => new URL(p, import.meta.url);
+
+const DECOMPRESSOR_CMDLINE = "nokaslr earlyprintk=serial,ttyS0,115200 console=ttyS0";
+
+/**
+ * Seconds qemu-system-i386 (TCG) spends from the bzImage's 32-bit entry
+ * (0x100000) to the kernel entry (0x1000000), timed between two hardware
+ * breakpoints by gdb through QEMU's gdb stub; or why it could not be timed.
+ * The instruction count is taken to be ours: same image, same path.
+ */
+function qemuDecompressorSeconds(bzImage: string): number | string {
+  for (const tool of ["qemu-system-i386", "gdb"]) {
+    if (spawnSync(tool, ["--version"]).status !== 0) return `${tool} not installed, skipped`;
+  }
+  const port = 20000 + (process.pid % 20000);
+  const script = [
+    "import gdb, time",
+    `gdb.execute("target remote 127.0.0.1:${port}")`,
+    'gdb.execute("hbreak *0x100000")',
+    'gdb.execute("continue")',
+    "t0 = time.time()",
+    'gdb.execute("delete")',
+    'gdb.execute("hbreak *0x1000000")',
+    'gdb.execute("continue")',
+    "t = time.time() - t0",
+    'print("QEMU-EIP %s SECONDS %f" % (gdb.parse_and_eval("$eip"), t))',
+    'gdb.execute("kill")',
+  ].join("\n");
+  const dir = mkdtempSync(join(tmpdir(), "lguest-bench-"));
+  try {
+    writeFileSync(join(dir, "time.py"), script);
+    const qemu = spawn("qemu-system-i386", [
+      "-accel",
+      "tcg",
+      "-m",
+      "256",
+      "-kernel",
+      bzImage,
+      "-append",
+      DECOMPRESSOR_CMDLINE,
+      "-display",
+      "none",
+      "-monitor",
+      "none",
+      "-serial",
+      "null",
+      "-no-reboot",
+      "-gdb",
+      `tcp:127.0.0.1:${port}`,
+      "-S",
+    ], { stdio: "ignore" });
+    try {
+      let r;
+      for (let i = 0; i < 50; i++) {
+        r = spawnSync("gdb", ["-batch", "-nx", "-x", join(dir, "time.py")], {
+          encoding: "utf8",
+          timeout: 120_000,
+        });
+        if (!/Connection refused/.test(r.stderr ?? "")) break;
+        spawnSync("sleep", ["0.1"]);
+      }
+      const m = /QEMU-EIP (0x[0-9a-f]+) SECONDS ([\d.]+)/.exec(r?.stdout ?? "");
+      if (!m) {
+        return `gdb did not reach the kernel entry (${(r?.stderr ?? "").trim().split("\n").pop()})`;
+      }
+      if (Number(m[1]) !== 0x1000000) return `QEMU stopped at ${m[1]}, not 0x1000000`;
+      return Number(m[2]);
+    } finally {
+      qemu.kill();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 function runFlat(file: string, setup: (cpu: CPU) => void): { insns: number; seconds: number } {
   const mem = new PhysicalMemory(16 << 20);
@@ -57,6 +141,50 @@ record("page_walk", runFlat("guests/page_walk.bin", (c) => (c.regs[2] = 40_000))
   m.loadKernel(new Uint8Array(readFileSync(here("../examples/hello.elf"))));
   const r = m.run();
   record("hello.elf", { insns: r.instructions, seconds: r.seconds });
+}
+
+// (c) The Debian i386 kernel's decompressor (tests/x86_decompressor_test.ts), when its
+// bzImage is already cached: the bench never downloads. First with a breakpoint on the
+// kernel entry (the interpreter, as the test runs), which gives the exact instruction
+// count; then the same count again with the JIT, which must stop at the same EIP.
+{
+  const path = cachedKernelPath();
+  if (path === null) {
+    console.error(
+      "decompressor: no cached Debian kernel (run tests/x86_decompressor_test.ts once to fetch it)",
+    );
+  } else {
+    const bz = new Uint8Array(readFileSync(path));
+    const entry = kernelLoadAddress(parseBzImage(bz, path).header);
+    const boot = () => {
+      const m = new BareMachine(64);
+      m.loadKernel(bz, path, DECOMPRESSOR_CMDLINE);
+      return m;
+    };
+    const m = boot();
+    m.cpu.breakpoints.add(entry);
+    let t0 = performance.now();
+    let exit = m.cpu.run(20e9);
+    const bpSeconds = (performance.now() - t0) / 1000;
+    if (exit !== Exit.Breakpoint) {
+      throw new Error(`decompressor: exit ${exit}, not the kernel entry`);
+    }
+    const insns = m.cpu.icount;
+    const j = boot();
+    t0 = performance.now();
+    exit = j.cpu.run(insns);
+    const seconds = (performance.now() - t0) / 1000;
+    if (exit !== Exit.Budget || j.cpu.eip !== entry) {
+      throw new Error(
+        `decompressor (JIT): exit ${exit} at 0x${j.cpu.eip.toString(16)}, not the kernel entry`,
+      );
+    }
+    record("decompressor", { insns, seconds });
+    record("decompressor (breakpoint)", { insns, seconds: bpSeconds });
+    const q = qemuDecompressorSeconds(path);
+    if (typeof q === "number") record("decompressor (QEMU TCG)", { insns, seconds: q });
+    else console.error(`decompressor (QEMU TCG): ${q}`);
+  }
 }
 
 console.log(JSON.stringify(results));

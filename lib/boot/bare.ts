@@ -1,7 +1,8 @@
 /**
  * The bare machine: the CPU with no hypervisor, RAM, a COM1 UART and QEMU's
  * isa-debug-exit port. It loads an ELF by physical address and enters it at
- * ring 0 with flat segments and paging off, so the same small test kernel runs
+ * ring 0 with flat segments and paging off (a bzImage goes by the 32-bit boot
+ * protocol instead, lib/boot/bzimage.ts), so the same small test kernel runs
  * on lguest.ts, QEMU and v86 alike. A run ends when the guest halts with
  * interrupts off (`cli; hlt`), writes to port 0x501, or faults with no way to
  * deliver the fault.
@@ -15,6 +16,7 @@ export { vectorName };
 import { PhysicalMemory } from "../x86/memory.ts";
 import { BootError } from "./errors.ts";
 import { isElf, loadElf, parseElf } from "./elf.ts";
+import { enterBzImage32, isBzImage, loadBzImage, parseBzImage } from "./bzimage.ts";
 import { COM1, Uart16550 } from "./uart.ts";
 
 /** isa-debug-exit's port (QEMU's convention: status = (value << 1) | 1). */
@@ -67,9 +69,18 @@ export class BareMachine {
     });
   }
 
-  /** Load an ELF kernel and point the CPU at its entry. */
-  loadKernel(bytes: Uint8Array, name = "kernel"): void {
-    if (!isElf(bytes)) throw new BootError(`${name}: not an ELF file (bzImage comes with the boot protocol)`);
+  /**
+   * Load a kernel and point the CPU at its entry: an ELF by physical address,
+   * or a bzImage (recognised by "HdrS") by the 32-bit boot protocol with
+   * `cmdline` as its command line (see lib/boot/bzimage.ts).
+   */
+  loadKernel(bytes: Uint8Array, name = "kernel", cmdline = ""): void {
+    if (isBzImage(bytes)) {
+      const img = parseBzImage(bytes, name);
+      enterBzImage32(this.cpu, loadBzImage(this.mem, img, { cmdline }, name));
+      return;
+    }
+    if (!isElf(bytes)) throw new BootError(`${name}: neither an ELF file nor a bzImage`);
     const img = parseElf(bytes, name);
     loadElf(this.mem, img, bytes, name);
     this.cpu.eip = img.entry | 0;
@@ -95,19 +106,29 @@ export class BareMachine {
           continue;
         case Exit.Stop:
           if (this.debugExit !== null) {
-            return done("debug-exit", (this.debugExit << 1) | 1, `debug exit 0x${this.debugExit.toString(16)}`);
+            return done(
+              "debug-exit",
+              (this.debugExit << 1) | 1,
+              `debug exit 0x${this.debugExit.toString(16)}`,
+            );
           }
           continue;
         case Exit.Halt:
           if ((cpu.getEflags() & IF) === 0) return done("halt", 0, "halted with interrupts off");
-          return done("halt", 0, "halted waiting for an interrupt (none can come on the bare machine)");
+          return done(
+            "halt",
+            0,
+            "halted waiting for an interrupt (none can come on the bare machine)",
+          );
         case Exit.Exception: {
           const err = cpu.exitError >= 0 ? `(0x${cpu.exitError.toString(16)})` : "";
           const cr2 = cpu.exitVector === 14 ? ` cr2=0x${(cpu.exitCr2 >>> 0).toString(16)}` : "";
           return done(
             "exception",
             1,
-            `unhandled ${vectorName(cpu.exitVector)}${err} at eip=0x${(cpu.eip >>> 0).toString(16)}${cr2}`,
+            `unhandled ${vectorName(cpu.exitVector)}${err} at eip=0x${
+              (cpu.eip >>> 0).toString(16)
+            }${cr2}`,
           );
         }
         default:

@@ -154,7 +154,9 @@ export function buildBootParams(o: BootParamsOptions): Uint8Array {
   const zp = new Uint8Array(BOOT_PARAMS_SIZE);
   const dv = new DataView(zp.buffer);
   if (o.setupHeader.length > BP.e820Table - BP.hdr) {
-    throw new BootError(`setup header of ${o.setupHeader.length} bytes does not fit in boot_params`);
+    throw new BootError(
+      `setup header of ${o.setupHeader.length} bytes does not fit in boot_params`,
+    );
   }
   if (o.e820.length > E820_MAX) {
     throw new BootError(`${o.e820.length} e820 entries: boot_params has room for ${E820_MAX}`);

@@ -23,7 +23,14 @@
  */
 
 import { BootError } from "./errors.ts";
-import { BP, buildBootParams, type E820Entry, LOADED_HIGH, pcMemoryMap } from "./bootparams.ts";
+import {
+  type BootParamsOptions,
+  BP,
+  buildBootParams,
+  type E820Entry,
+  LOADED_HIGH,
+  pcMemoryMap,
+} from "./bootparams.ts";
 import type { PhysicalMemory } from "../x86/memory.ts";
 import { type CPU, CR0_PG, CS, DS, EBP, EBX, EDI, ES, ESI, FS, GS, SS } from "../x86/cpu.ts";
 import { IF } from "../x86/flags.ts";
@@ -86,7 +93,9 @@ const hex = (n: number) => `0x${n.toString(16)}`;
 /** Parse a bzImage's setup header; every malformed input is a {@link BootError}. */
 export function parseBzImage(bytes: Uint8Array, name = "bzImage"): BzImage {
   if (bytes.length < 0x206) throw new BootError(`${name}: too short for a bzImage setup header`);
-  if (!isBzImage(bytes)) throw new BootError(`${name}: no bzImage setup header (no "HdrS" at 0x202)`);
+  if (!isBzImage(bytes)) {
+    throw new BootError(`${name}: no bzImage setup header (no "HdrS" at 0x202)`);
+  }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = dv.getUint16(BP.version, true);
   if (version < MIN_BOOT_PROTOCOL) {
@@ -104,7 +113,9 @@ export function parseBzImage(bytes: Uint8Array, name = "bzImage"): BzImage {
   const setupSects = bytes[BP.setupSects] || 4;
   const pmStart = (setupSects + 1) * 512;
   if (bytes.length <= pmStart) {
-    throw new BootError(`${name}: file ends before its protected-mode code (setup_sects ${setupSects})`);
+    throw new BootError(
+      `${name}: file ends before its protected-mode code (setup_sects ${setupSects})`,
+    );
   }
   const u32 = (o: number) => (o + 4 <= hdrEnd ? dv.getUint32(o, true) : 0);
   if (version >= 0x20a && hdrEnd >= BP.prefAddress + 8 && u32(BP.prefAddress + 4) !== 0) {
@@ -153,14 +164,7 @@ export interface BzImageLoadOptions {
   /** The e820 map (default: {@link pcMemoryMap} of all of RAM). */
   e820?: E820Entry[];
   /** More boot_params fields (hardware_subarch, ramdisk, …) for other loaders. */
-  bootParams?: {
-    hardwareSubarch?: number;
-    ramdiskImage?: number;
-    ramdiskSize?: number;
-    typeOfLoader?: number;
-    loadflagsSet?: number;
-    loadflagsClear?: number;
-  };
+  bootParams?: Omit<BootParamsOptions, "setupHeader" | "cmdLinePtr" | "e820">;
 }
 
 /** What {@link loadBzImage} did. */
@@ -219,8 +223,16 @@ export function loadBzImage(
         `(kernel at ${hex(kernelLoad)}, init_size ${hex(h.initSize)}), have ${mem.size >> 20} MiB`,
     );
   }
-  for (const [what, at, len] of [["zero page", bpAddr, 4096], ["command line", clAddr, cmdline.length + 1]] as const) {
-    if (at < 0 || at + len > 0x9f000) throw new BootError(`${name}: ${what} at ${hex(at)} is not in low memory`);
+  for (
+    const [what, at, len] of [["zero page", bpAddr, 4096], [
+      "command line",
+      clAddr,
+      cmdline.length + 1,
+    ]] as const
+  ) {
+    if (at < 0 || at + len > 0x9f000) {
+      throw new BootError(`${name}: ${what} at ${hex(at)} is not in low memory`);
+    }
   }
   if (bpAddr < clAddr + cmdline.length + 1 && clAddr < bpAddr + 4096) {
     throw new BootError(`${name}: command line overlaps the zero page`);
@@ -229,7 +241,9 @@ export function loadBzImage(
   const cl = new Uint8Array(cmdline.length + 1);
   for (let i = 0; i < cmdline.length; i++) {
     const c = cmdline.charCodeAt(i);
-    if (c > 0xff || c === 0) throw new BootError(`${name}: command line has a character that is not Latin-1`);
+    if (c > 0xff || c === 0) {
+      throw new BootError(`${name}: command line has a character that is not Latin-1`);
+    }
     cl[i] = c;
   }
   mem.load(clAddr, cl);
