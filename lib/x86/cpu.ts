@@ -85,6 +85,31 @@ const TLB_SUP = 1, TLB_USER = 2;
 /** A codeMap value: this address starts no translatable block. */
 const NO_BLOCK = -0x7fffffff;
 
+/** A Set that tells its owner when it changes (breakpoints: translated code must be rebuilt). */
+class BreakpointSet extends Set<number> {
+  constructor(private readonly changed: () => void) {
+    super();
+  }
+  override add(v: number): this {
+    if (!this.has(v)) {
+      super.add(v);
+      this.changed?.();
+    }
+    return this;
+  }
+  override delete(v: number): boolean {
+    const had = super.delete(v);
+    if (had) this.changed();
+    return had;
+  }
+  override clear(): void {
+    if (this.size > 0) {
+      super.clear();
+      this.changed();
+    }
+  }
+}
+
 /** runSlice's private result: the slice was cut short (interrupt window or stop request). */
 const SLICE_CUT = -1;
 
@@ -307,11 +332,19 @@ export class CPU {
    * refuse), `out` returns false to refuse; a refusal raises #GP(0) as if
    * there were no hook. String I/O (INS/OUTS) is not offered to it.
    */
-  ioTrap: { in(port: number, size: number): number; out(port: number, v: number, size: number): boolean } | null =
-    null;
+  ioTrap: {
+    in(port: number, size: number): number;
+    out(port: number, v: number, size: number): boolean;
+  } | null = null;
 
-  /** Breakpoints by linear address (checked when `breakpoints.size > 0`). */
-  readonly breakpoints: Set<number> = new Set();
+  /**
+   * Breakpoints by linear address: `run` returns Exit.Breakpoint before
+   * executing an instruction at one. Changing the set drops translated code
+   * (blocks are cut at breakpoints).
+   */
+  readonly breakpoints: Set<number> = new BreakpointSet(() => this.dropAllCode());
+  /** A breakpoint address to pass over once (see skipBreakpointOnce); NaN for none. */
+  private bpSkip = NaN;
 
   /**
    * Watchpoint support (the debugger's, lib/debug): a page for which this
@@ -867,7 +900,13 @@ export class CPU {
   }
 
   /** Permission check at the end of a walk: NaN (a pending fault, see pageFault) or 0. */
-  private checkPerm(lin: number, write: boolean, user: boolean, uok: boolean, wok: boolean): number {
+  private checkPerm(
+    lin: number,
+    write: boolean,
+    user: boolean,
+    uok: boolean,
+    wok: boolean,
+  ): number {
     if (user) {
       if (!uok || (write && !wok)) return this.pageFault(lin, true, write, user);
     } else if (write && !wok && (this.cr0 & CR0_WP) !== 0) {
@@ -875,7 +914,6 @@ export class CPU {
     }
     return 0;
   }
-
 
   // ---------------------------------------------------------------- memory (linear)
 
@@ -1365,11 +1403,21 @@ export class CPU {
     this.sliceCut = -1;
     for (;;) {
       try {
-        if (this.breakpoints.size === 0 && this.jit) {
+        if (this.jit) {
+          // Breakpoints are checked at each dispatch; blocks end before any breakpoint
+          // address (jit.ts), and changing the set drops translated code.
+          const bps = this.breakpoints.size === 0 ? null : this.breakpoints;
           while (this.sliceLeft > 0) {
             const eip = this.eip;
             this.instrStart = eip;
             const lin = (this.csBase + eip) | 0;
+            if (bps !== null && bps.has(lin)) {
+              if (lin !== this.bpSkip) {
+                this.uncut();
+                return Exit.Breakpoint;
+              }
+              this.bpSkip = NaN;
+            }
             if ((lin & -4096) !== this.fetchPage) this.fetchRefill(lin);
             const pa = lin ^ this.fetchXor;
             let map = this.codeMap[pa >>> 12];
@@ -1396,9 +1444,13 @@ export class CPU {
           }
         } else {
           while (this.sliceLeft > 0) {
-            if (this.breakpoints.has((this.csBase + this.eip) | 0)) {
-              this.uncut();
-              return Exit.Breakpoint;
+            const lin = (this.csBase + this.eip) | 0;
+            if (this.breakpoints.has(lin)) {
+              if (lin !== this.bpSkip) {
+                this.uncut();
+                return Exit.Breakpoint;
+              }
+              this.bpSkip = NaN;
             }
             this.instrStart = this.eip;
             step(this);
@@ -1566,16 +1618,20 @@ export class CPU {
     this.exitKind = Exit.Shutdown;
   }
 
-  /** Execute exactly one instruction (or stop at its exception). */
+  /**
+   * Resume from a breakpoint: the next `run` does not stop at the breakpoint
+   * at the current instruction (it stops there again the next time round).
+   */
+  skipBreakpointOnce(): void {
+    this.bpSkip = (this.csBase + this.eip) | 0;
+  }
+
+  /** Execute exactly one instruction (or stop at its exception), ignoring a breakpoint on it. */
   stepOne(): ExitCode {
-    const bp = [...this.breakpoints];
-    this.breakpoints.clear();
-    try {
-      const r = this.run(1);
-      return r;
-    } finally {
-      for (const b of bp) this.breakpoints.add(b);
-    }
+    this.skipBreakpointOnce();
+    const r = this.run(1);
+    this.bpSkip = NaN;
+    return r;
   }
 
   /** Time-stamp counter: virtual time from the retired-instruction count. */

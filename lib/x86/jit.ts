@@ -134,7 +134,10 @@ export function translate(cpu: CPU, lin: number, pa: number): Block | null {
   const eips: number[] = [];
   let eip = cpu.eip;
   let ended = false;
+  const bps = cpu.breakpoints;
   while (eips.length < MAX_BLOCK && !ended) {
+    // A block never runs across a breakpoint: end it before one.
+    if (eips.length > 0 && bps.size > 0 && bps.has((cpu.csBase + eip) | 0)) break;
     const start = code.pa;
     const out: string[] = [];
     let term = false;
