@@ -29,40 +29,6 @@ export const REPORT_PORT = 0xe9;
 /** Port that raises the written byte as an external interrupt (lguest.ts harness only). */
 export const IRQ_PORT = 0x510;
 
-/** Multiboot v1 header magic. */
-const MB_MAGIC = 0x1badb002;
-
-/** Where and how a Multiboot "a.out kludge" image wants to be loaded. */
-export interface MultibootImage {
-  /** Physical address the file is loaded at (from the header's load_addr). */
-  loadAddr: number;
-  /** Entry point. */
-  entry: number;
-  /** Bytes to load (the whole file past the header's file offset). */
-  bytes: Uint8Array;
-}
-
-/**
- * Parse the Multiboot header of a flat image (it must sit in the first 8 KiB,
- * 4-byte aligned, with flag bit 16 set: the address fields are valid).
- */
-export function parseMultiboot(file: Uint8Array): MultibootImage {
-  const dv = new DataView(file.buffer, file.byteOffset, file.byteLength);
-  for (let off = 0; off + 32 <= Math.min(file.length, 8192); off += 4) {
-    const magic = dv.getUint32(off, true), flags = dv.getUint32(off + 4, true);
-    if (magic !== MB_MAGIC || ((magic + flags + dv.getUint32(off + 8, true)) >>> 0) !== 0) {
-      continue;
-    }
-    if ((flags & 0x10000) === 0) throw new Error("multiboot header without load addresses");
-    const headerAddr = dv.getUint32(off + 12, true), loadAddr = dv.getUint32(off + 16, true);
-    const loadEnd = dv.getUint32(off + 20, true), entry = dv.getUint32(off + 28, true);
-    const start = off - (headerAddr - loadAddr);
-    const end = loadEnd === 0 ? file.length : start + (loadEnd - loadAddr);
-    return { loadAddr, entry, bytes: file.subarray(start, end) };
-  }
-  throw new Error("no multiboot header in the first 8 KiB");
-}
-
 /** The report lines of a run, by name; `get` throws for a name the guest never printed. */
 export class Results {
   /** Values by name, as unsigned 32-bit numbers. */
@@ -113,13 +79,10 @@ export class GuestRun {
   constructor(name: string, memMiB = 16, image?: Uint8Array) {
     const file = image ??
       new Uint8Array(readFileSync(new URL(`./guests/${name}.bin`, import.meta.url)));
-    const img = parseMultiboot(file);
     this.machine = new BareMachine(memMiB);
     const cpu = this.machine.cpu;
-    this.machine.mem.load(img.loadAddr, img.bytes);
-    cpu.eip = img.entry;
-    cpu.regs[0] = 0x2badb002; // EAX: the Multiboot loader's magic
-    cpu.regs[3] = 0; // EBX: no Multiboot information structure
+    // A Multiboot loader's entry: EAX = 0x2BADB002, EBX = the information structure.
+    this.machine.loadKernel(file, `${name}.bin`);
     cpu.registerPorts(REPORT_PORT, 1, {
       in: () => 0xff,
       out: (_p, v) => {

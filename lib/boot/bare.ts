@@ -17,6 +17,7 @@ import { PhysicalMemory } from "../x86/memory.ts";
 import { BootError } from "./errors.ts";
 import { isElf, loadElf, parseElf } from "./elf.ts";
 import { enterBzImage32, isBzImage, loadBzImage, parseBzImage } from "./bzimage.ts";
+import { findMultiboot, loadMultiboot, MULTIBOOT_BOOTLOADER_MAGIC } from "./multiboot.ts";
 import { COM1, Uart16550 } from "./uart.ts";
 
 /** isa-debug-exit's port (QEMU's convention: status = (value << 1) | 1). */
@@ -70,17 +71,27 @@ export class BareMachine {
   }
 
   /**
-   * Load a kernel and point the CPU at its entry: an ELF by physical address,
-   * or a bzImage (recognised by "HdrS") by the 32-bit boot protocol with
-   * `cmdline` as its command line (see lib/boot/bzimage.ts).
+   * Load a kernel and point the CPU at its entry: a Multiboot v1 kernel (ELF
+   * or a.out kludge; EAX = 0x2BADB002, EBX = the information structure), a
+   * bzImage (recognised by "HdrS") by the 32-bit boot protocol with `cmdline`
+   * as its command line (see lib/boot/bzimage.ts), or a plain ELF by physical
+   * address.
    */
   loadKernel(bytes: Uint8Array, name = "kernel", cmdline = ""): void {
+    const mb = isBzImage(bytes) ? null : findMultiboot(bytes);
+    if (mb !== null) {
+      const { entry, info } = loadMultiboot(this.mem, bytes, mb, name, cmdline);
+      this.cpu.eip = entry | 0;
+      this.cpu.regs[0] = MULTIBOOT_BOOTLOADER_MAGIC;
+      this.cpu.regs[3] = info;
+      return;
+    }
     if (isBzImage(bytes)) {
       const img = parseBzImage(bytes, name);
       enterBzImage32(this.cpu, loadBzImage(this.mem, img, { cmdline }, name));
       return;
     }
-    if (!isElf(bytes)) throw new BootError(`${name}: neither an ELF file nor a bzImage`);
+    if (!isElf(bytes)) throw new BootError(`${name}: not an ELF, a Multiboot kernel or a bzImage`);
     const img = parseElf(bytes, name);
     loadElf(this.mem, img, bytes, name);
     this.cpu.eip = img.entry | 0;

@@ -586,6 +586,8 @@ export const MSR = {
   SYSENTER_CS: 0x174,
   SYSENTER_ESP: 0x175,
   SYSENTER_EIP: 0x176,
+  /** IA32_BIOS_SIGN_ID: the microcode revision (EDX on read); every P6 has it. */
+  BIOS_SIGN_ID: 0x8b,
 } as const;
 
 /** RDMSR: CPL 0; unknown MSRs raise #GP(0). */
@@ -594,6 +596,7 @@ export function rdmsr(cpu: CPU): void {
   const n = cpu.regs[ECX] >>> 0;
   let v: bigint;
   if (n === MSR.TSC) v = cpu.tsc();
+  else if (n === MSR.BIOS_SIGN_ID) v = 0n; // no microcode update loaded
   else if (n === MSR.SYSENTER_CS || n === MSR.SYSENTER_ESP || n === MSR.SYSENTER_EIP) {
     v = cpu.msr.get(n) ?? 0n;
   } else return cpu.gp(0);
@@ -607,6 +610,7 @@ export function wrmsr(cpu: CPU): void {
   const n = cpu.regs[ECX] >>> 0;
   const v = (BigInt(cpu.regs[EDX] >>> 0) << 32n) | BigInt(cpu.regs[EAX] >>> 0);
   if (n === MSR.TSC) cpu.tscOffset = Number(v) - cpu.icount;
+  else if (n === MSR.BIOS_SIGN_ID) return; // writing 0 before CPUID latches the revision: nothing to keep
   else if (n === MSR.SYSENTER_CS || n === MSR.SYSENTER_ESP || n === MSR.SYSENTER_EIP) {
     cpu.msr.set(n, n === MSR.SYSENTER_CS ? v & 0xffffn : v & 0xffffffffn);
   } else cpu.gp(0);
