@@ -168,7 +168,7 @@ describe("bzImage loader (32-bit boot protocol)", () => {
     );
     assertBootError(
       () => new BareMachine(1).loadKernel(new Uint8Array(600), "junk"),
-      /neither an ELF file nor a bzImage/,
+      /not an ELF, a Multiboot kernel or a bzImage/,
     );
   });
 });

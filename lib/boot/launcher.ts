@@ -15,6 +15,8 @@
  *  - launcher (2007): the launcher builds virtual == physical page tables for
  *    all of RAM just below the initrd — the top-level page first, then the
  *    PTE pages below it — and the guest starts on them.
+ * A PAE guest (option `pae`) gets shadows in PAE form and a CPU with
+ * CR4.PAE; it must build its own tables (linear mode first).
  * And the 2007 kernel format: a file with a gzip stream (OS byte 3) whose
  * inflated image holds the magic "GenuineLguest"; it is inflated to 1 MiB and
  * entered just after the magic.
@@ -55,6 +57,12 @@ export interface LaunchOptions {
   console?: (byte: number) => void;
   /** Host pages to reserve for shadow tables (default 4096: 16 MiB, committed lazily). */
   hostPages?: number;
+  /**
+   * The guest uses PAE page tables (3 levels, 8-byte entries). lguest fixed
+   * this when the host and guest kernels were built (§6.8); here the launcher
+   * says so. Not with the 2007 launcher-built tables, which are non-PAE.
+   */
+  pae?: boolean;
 }
 
 /** Where the command line goes. */
@@ -108,13 +116,16 @@ export class Launcher implements LauncherHooks {
         `memory size must be ${MIN_MEM_MIB} to ${MAX_MEM_MIB} MiB, not ${o.memMiB}`,
       );
     }
-    const ram = o.memMiB << 20;
+    const ram = o.memMiB * 0x100000; // (not << 20: 2048 MiB would overflow int32)
     this.ramSize = ram;
     const barBase = ram + 0x100000;
     const deviceEnd = barBase + 0x1000;
     const hostPages = o.hostPages ?? 4096;
     const mem = new PhysicalMemory(Math.ceil(deviceEnd / 4096) * 4096 + hostPages * 4096);
-    this.guest = new Guest(mem, { ramSize: ram, deviceEnd });
+    if (o.pae && o.pagetables === "launcher") {
+      throw new BootError("the launcher's 2007 page tables are non-PAE: not with a PAE guest");
+    }
+    this.guest = new Guest(mem, { ramSize: ram, deviceEnd, pae: o.pae ?? false });
     const sink = o.console ?? (() => {});
     this.console = new VirtioConsole(barBase, (b) => {
       this.output.push(b);
@@ -269,6 +280,9 @@ export function loadKernel(
 ): LoadedKernel {
   if (isElf(bytes)) {
     const img = parseElf(bytes, name);
+    // §1.2: the launcher takes only ET_EXEC (2) for EM_386 (parseElf checked the machine).
+    const type = bytes[16] | (bytes[17] << 8);
+    if (type !== 2) throw new BootError(`${name}: not an executable ELF (e_type ${type})`);
     let end = 0;
     for (const s of img.segments) {
       if (s.paddr < CMDLINE_ADDR + COMMAND_LINE_SIZE || s.paddr + s.memsz > ram) {
@@ -288,7 +302,10 @@ export function loadKernel(
     return { format: "elf", entry: img.entry, end, symbols: img.symbols };
   }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes.length >= 0x218 && dv.getUint32(BOOT_PARAMS.header, true) === 0x53726448) { // "HdrS"
+  if (bytes.length >= 0x206 && dv.getUint32(BOOT_PARAMS.header, true) === 0x53726448) { // "HdrS"
+    if (bytes.length < BOOT_PARAMS.code32_start + 4) {
+      throw new BootError(`${name}: truncated bzImage (the setup header ends early)`);
+    }
     let setupSects = bytes[BOOT_PARAMS.setup_sects];
     if (setupSects === 0) setupSects = 4;
     const off = (setupSects + 1) * 512;

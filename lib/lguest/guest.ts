@@ -24,7 +24,7 @@
  */
 
 import { CPU, CS, DS, ES, Exit, FS, GS, SS } from "../x86/cpu.ts";
-import { CR0_ET, CR0_NE, CR0_PE, CR0_PG, CR0_WP } from "../x86/cpu.ts";
+import { CR0_ET, CR0_NE, CR0_PE, CR0_PG, CR0_WP, CR4_PAE } from "../x86/cpu.ts";
 import type { PhysicalMemory } from "../x86/memory.ts";
 import { vectorName } from "../x86/flags.ts";
 import {
@@ -82,6 +82,11 @@ export interface GuestOptions {
   hostPages?: number;
   /** Wall-clock time of boot, seconds since the epoch (virtual time adds to it). */
   bootEpoch?: number;
+  /**
+   * A PAE guest (3-level page tables with 8-byte entries; the CPU runs with
+   * CR4.PAE). lguest fixed this when host and guest were built (§6.8).
+   */
+  pae?: boolean;
 }
 
 /** The address the switcher occupies: the guest must not use the top 4 MiB. */
@@ -178,7 +183,7 @@ export class Guest {
     if (hostPages < 16) throw new RangeError("physical memory leaves no room for host pages");
     this.pages = new HostPages(mem, hostBase, hostPages);
     this.cpu = new CPU(mem);
-    this.pt = new ShadowPageTables(this);
+    this.pt = new ShadowPageTables(this, o.pae ?? false);
     this.idt = new GuestIdt(this);
     this.gdt = new GuestGdt(this, this.pages.alloc());
   }
@@ -201,7 +206,7 @@ export class Guest {
     cpu.setEflags(0x202);
     cpu.eip = startEip | 0;
     cpu.cr0 = CR0_PE | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
-    cpu.cr4 = 0;
+    cpu.cr4 = this.pt.pae ? CR4_PAE : 0;
     cpu.exitVectors.fill(1); // every trap comes to the host
     if (gpgdir >= 0) this.pt.initWithPgdir(gpgdir);
     else this.pt.initLinear();
@@ -374,14 +379,22 @@ export class Guest {
     const cpu = this.cpu;
     cpu.pageFaultHook = this.trapBreak.has(14) ? null : this.fastPageFault;
     const l = this.launcher;
-    cpu.ioTrap = this.trapBreak.has(13) || l === null || !l.portIn || !l.portOut ? null : this.fastIo;
+    cpu.ioTrap = this.trapBreak.has(13) || l === null || !l.portIn || !l.portOut
+      ? null
+      : this.fastIo;
   }
 
   private readonly fastPageFault = (lin: number, err: number): boolean => {
     const r = this.pt.demandPage(lin, err);
     this.onPageFault?.(lin, err, r);
+    // A fault it cannot fix leaves run() as #PF; handleTrap takes this result from here.
+    this.lastFastFault = r === Demand.Ok ? -1 : r;
+    this.lastFastFaultAddr = lin;
     return r === Demand.Ok;
   };
+  /** demandPage's result for the fault the fast path could not fix (-1: none). */
+  private lastFastFault = -1;
+  private lastFastFaultAddr = 0;
 
   private readonly fastIo = {
     in: (port: number, size: number): number =>
@@ -465,8 +478,14 @@ export class Guest {
         break;
       case 14: {
         const cr2 = cpu.exitCr2;
-        const r = this.pt.demandPage(cr2, err);
-        this.onPageFault?.(cr2, err, r);
+        let r: number;
+        if (this.lastFastFault >= 0 && this.lastFastFaultAddr === cr2) {
+          r = this.lastFastFault; // demand paging already ran (and was reported) in the fast path
+        } else {
+          r = this.pt.demandPage(cr2, err);
+          this.onPageFault?.(cr2, err, r);
+        }
+        this.lastFastFault = -1;
         if (r === Demand.Ok) return null;
         if (r === Demand.Iomem) {
           if (this.emulateMmio(this.pt.iomemAddr)) return null;

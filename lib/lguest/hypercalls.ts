@@ -81,17 +81,19 @@ export function doHcall(
       g.halted = true;
       return;
     case LHCALL.SET_PTE:
-      return g.pt.setPte(a1, a2, a3);
+      return g.pt.setPte(a1, a2, a3, a4);
+    case LHCALL.SET_PMD:
+      if (!g.pt.pae) break; // a non-PAE host has no such call
+      return g.pt.setPmd();
     case LHCALL.SET_PGD:
       return g.pt.setPgd(a1, a2 >>> 0);
     case LHCALL.LOAD_TLS:
       return g.gdt.loadTls(a1);
     case LHCALL.LOAD_GDT_ENTRY:
       return g.gdt.loadEntry(a1, a2, a3);
-    default:
-      // LHCALL_SET_PMD (13) exists only for a PAE host; 3, 11, 12, 17 are retired.
-      return g.kill(`Bad hypercall ${nr >>> 0}`);
   }
+  // 3, 11, 12 and 17 are retired; SET_PMD (13) exists only for a PAE host.
+  g.kill(`Bad hypercall ${nr >>> 0}`);
 }
 
 /** LHCALL_LGUEST_INIT: learn where lguest_data is and fill in what the host provides. */

@@ -22,13 +22,28 @@
  * entry for each page below the guest's RAM limit — writes nothing back, and
  * at the first NEW_PGTABLE throws all those shadows away.
  *
+ * The top of every shadow belongs to the host: as lguest maps its switcher
+ * pages at `switcher_addr` in each shadow (§6.3), this host maps the page
+ * holding the GDT the CPU really uses there, read-only and supervisor-only,
+ * because the CPU reads descriptors (segment loads, IRET, far jumps) at the
+ * GDT's *linear* address, through the shadow. The guest never gets a mapping
+ * of its own up there: `demandPage` refuses it and SET_PTE into it kills.
+ *
  * Guest-physical addresses are the emulator's physical addresses, so a shadow
  * entry points straight at the guest's page; a guest entry pointing outside
  * RAM kills the guest, and one pointing into the device window is MMIO, never
  * mapped, so every access to it comes back to the host.
  *
- * This host is non-PAE (the 4.9 sample configuration): a PAE guest is told so
- * by its first NEW_PGTABLE failing the checks.
+ * Two geometries, chosen when the guest is built (as lguest chose at build
+ * time, CONFIG_X86_PAE, §6.8):
+ *  - non-PAE (the 4.9 sample configuration): a page directory of 1024 4-byte
+ *    entries, each a page table of 1024 4-byte PTEs;
+ *  - PAE: a 32-byte PDPT of 4 8-byte entries (flags: P only), each a page of
+ *    512 PMD entries, each a page table of 512 8-byte PTEs; LHCALL_SET_PTE
+ *    carries the PTE's high half in its 4th argument (ESI), LHCALL_SET_PGD
+ *    names a PDPT entry, and LHCALL_SET_PMD throws every shadow away.
+ * The shadows have the guest's geometry, and the CPU walks them with CR4.PAE
+ * set to match. Frames above 4 GiB (a non-zero high half) are outside RAM.
  *
  * @module
  */
@@ -41,9 +56,12 @@ export const Demand = { Ok: 0, Fail: 1, Iomem: 2 } as const;
 
 /** A cached shadow page directory. */
 export interface PgdirSlot {
-  /** Guest-physical address of the guest's page directory this slot shadows (0 in linear mode). */
+  /**
+   * Guest-physical address of the guest's top-level table this slot shadows
+   * (page directory, or PDPT under PAE; 0 in linear mode).
+   */
   gpgdir: number;
-  /** Host-physical address of the shadow page directory. */
+  /** Host-physical address of the shadow's top-level page (what CR3 holds). */
   shadow: number;
   /** Last time (in slot switches) it was made current: the LRU key. */
   lastUse: number;
@@ -51,6 +69,18 @@ export interface PgdirSlot {
 
 /** Number of cached shadow page directories. */
 export const PGDIR_SLOTS = 4;
+
+/** The switcher's virtual address: the top 4 MiB, the host's in every address space. */
+export const SWITCHER_ADDR = 0xffc00000;
+/** Page-directory index of the switcher region: shadow PGD entries below it are the guest's. */
+export const SWITCHER_PGD_INDEX = SWITCHER_ADDR >>> 22;
+/** PAE: the switcher region is PMD entries 510 and up of PDPT entry 3. */
+export const SWITCHER_PMD_INDEX = (SWITCHER_ADDR >>> 21) & 511;
+
+const hex = (n: number) => `0x${(n >>> 0).toString(16)}`;
+/** A 64-bit entry as one hex number (high half only when non-zero). */
+const hex64 = (lo: number, hi: number) =>
+  hi === 0 ? hex(lo) : `0x${(hi >>> 0).toString(16)}${(lo >>> 0).toString(16).padStart(8, "0")}`;
 
 /** The shadow page tables of one guest. */
 export class ShadowPageTables {
@@ -62,33 +92,124 @@ export class ShadowPageTables {
   linear = true;
   /** Guest-physical address of the last IOMEM access found by demandPage. */
   iomemAddr = 0;
+  /** Host page of PTEs mapping the switcher region (shared by every shadow), or -1. */
+  switcherPt = -1;
   private useClock = 0;
+  /** Bumped whenever a full drop frees shadow pages (a walk in progress must restart). */
+  private generation = 0;
 
-  /** @param g the guest these tables belong to */
-  constructor(private readonly g: Guest) {}
+  /**
+   * @param g the guest these tables belong to
+   * @param pae PAE geometry (3 levels, 8-byte entries) instead of 2-level non-PAE
+   */
+  constructor(private readonly g: Guest, readonly pae = false) {}
 
   /** The current slot. */
   get current(): PgdirSlot {
     return this.slots[this.cur]!;
   }
 
+  /** Top-level entries the guest may own: below the switcher (non-PAE), all 4 (PAE). */
+  private get topEntries(): number {
+    return this.pae ? 4 : SWITCHER_PGD_INDEX;
+  }
+
+  /** Index of the top-level entry covering `vaddr`. */
+  private topIndex(vaddr: number): number {
+    return this.pae ? vaddr >>> 30 : vaddr >>> 22;
+  }
+
+  /** Top-level entries below the kernel's (the user part: 768 non-PAE, 3 PAE with a 3G/1G split). */
+  private userTopLimit(): number {
+    return this.topIndex(this.g.kernelAddress >>> 0);
+  }
+
+  /** The guest-physical alignment of a top-level table: a page, or 32 bytes for a PDPT. */
+  private topMask(): number {
+    return this.pae ? -32 : -4096;
+  }
+
   /** Start in linear mode with one blank shadow (2011 boot). */
   initLinear(): void {
+    this.reset();
     this.linear = true;
-    this.cur = 0;
-    this.slots[0] = { gpgdir: 0, shadow: this.allocPage(), lastUse: ++this.useClock };
+    this.slots[0] = this.newSlot(0);
     this.loadCr3();
   }
 
   /** Start on page tables the launcher built at guest-physical `gpgdir` (2007 boot). */
   initWithPgdir(gpgdir: number): void {
+    this.reset();
     this.linear = false;
-    this.cur = 0;
-    this.slots[0] = { gpgdir, shadow: this.allocPage(), lastUse: ++this.useClock };
+    this.slots[0] = this.newSlot(gpgdir);
     this.loadCr3();
   }
 
-  /** A zeroed host page; if the pool is dry, drop every shadow once and retry. */
+  /** Free every shadow (a fresh start). */
+  private reset(): void {
+    for (let i = 0; i < PGDIR_SLOTS; i++) {
+      const s = this.slots[i];
+      if (s) this.freeSlot(s);
+      this.slots[i] = null;
+    }
+    this.cur = 0;
+  }
+
+  /** Release a shadow completely, its switcher part included. */
+  private freeSlot(s: PgdirSlot): void {
+    this.dropRange(s, 0, this.topEntries);
+    if (this.pae) {
+      const e = this.g.mem.read32(s.shadow + 3 * 8);
+      if ((e & PTE.P) !== 0) this.g.pages.release(e & -4096);
+    }
+    this.g.pages.release(s.shadow);
+  }
+
+  /** A blank shadow for `gpgdir`, with the switcher mapped. */
+  private newSlot(gpgdir: number): PgdirSlot {
+    const slot = { gpgdir, shadow: this.allocPage(), lastUse: ++this.useClock };
+    this.mapSwitcher(slot);
+    return slot;
+  }
+
+  /**
+   * Map the switcher into a shadow: point its switcher entry at the shared
+   * switcher PTE page (non-PAE: PGD 1023; PAE: PMD 510 of PDPT entry 3,
+   * whose PMD page the shadow then always has).
+   */
+  private mapSwitcher(slot: PgdirSlot): void {
+    if (this.switcherPt < 0) return;
+    const mem = this.g.mem, e = this.switcherPt | PTE.P | PTE.RW | PTE.A;
+    if (!this.pae) {
+      mem.write32(slot.shadow + SWITCHER_PGD_INDEX * 4, e);
+      return;
+    }
+    let pdpte = mem.read32(slot.shadow + 3 * 8);
+    if ((pdpte & PTE.P) === 0) {
+      pdpte = this.allocPage() | PTE.P;
+      mem.write32(slot.shadow + 3 * 8, pdpte);
+    }
+    mem.write32((pdpte & -4096) + SWITCHER_PMD_INDEX * 8, e);
+  }
+
+  /**
+   * Map host page `pa` at `SWITCHER_ADDR + i*4096` in every shadow, present
+   * and read-only for the CPU's supervisor accesses (descriptor reads); never
+   * user-accessible. Returns the virtual address.
+   */
+  mapSwitcherPage(i: number, pa: number): number {
+    if (this.switcherPt < 0) {
+      this.switcherPt = this.g.pages.alloc();
+      if (this.switcherPt < 0) throw new RangeError("no host page for the switcher mapping");
+      for (const s of this.slots) if (s) this.mapSwitcher(s);
+    }
+    this.g.mem.write32(this.switcherPt + i * (this.pae ? 8 : 4), pa | PTE.P | PTE.A);
+    const v = (SWITCHER_ADDR + i * 4096) | 0;
+    this.g.cpu.flushTlbPage(v);
+    return v >>> 0;
+  }
+
+  /** A zeroed host page; if the pool is dry, drop every shadow mapping once and retry. */
   private allocPage(): number {
     let pa = this.g.pages.alloc();
     if (pa < 0) {
@@ -106,27 +227,42 @@ export class ShadowPageTables {
     cpu.flushTlb();
   }
 
-  private pgdIndexLimit(): number {
-    // User mappings are PGD entries below the kernel's (kernel_address >> 22).
-    return this.g.kernelAddress >>> 22;
+  /**
+   * Release top-level entry `i` of a shadow and everything under it (non-PAE:
+   * its PTE page; PAE: its PMD page and the PTE pages under that). PAE entry 3
+   * keeps its PMD page and the switcher's entries in it.
+   */
+  private releaseTop(slot: PgdirSlot, i: number): void {
+    const mem = this.g.mem, pages = this.g.pages;
+    if (!this.pae) {
+      const e = mem.read32(slot.shadow + i * 4);
+      if ((e & PTE.P) !== 0) pages.release(e & -4096);
+      mem.write32(slot.shadow + i * 4, 0);
+      return;
+    }
+    const e = mem.read32(slot.shadow + i * 8);
+    if ((e & PTE.P) === 0) return;
+    const pmd = e & -4096;
+    const keep = i === 3 ? SWITCHER_PMD_INDEX : 512;
+    for (let j = 0; j < keep; j++) {
+      const m = mem.read32(pmd + j * 8);
+      if ((m & PTE.P) !== 0) pages.release(m & -4096);
+      mem.write32(pmd + j * 8, 0);
+    }
+    if (i === 3 && this.switcherPt >= 0) return;
+    pages.release(pmd);
+    mem.write32(slot.shadow + i * 8, 0);
   }
 
-  /** Release shadow PGD entry `i` of the shadow at `spgdir` (its PTE page goes back to the pool). */
-  private releasePgd(spgdir: number, i: number): void {
-    const mem = this.g.mem;
-    const e = mem.read32(spgdir + i * 4);
-    if ((e & PTE.P) !== 0) this.g.pages.release(e & -4096);
-    mem.write32(spgdir + i * 4, 0);
-  }
-
-  /** Drop PGD entries [from, to) of one shadow. */
+  /** Drop top-level entries [from, to) of one shadow. */
   private dropRange(slot: PgdirSlot, from: number, to: number): void {
-    for (let i = from; i < to; i++) this.releasePgd(slot.shadow, i);
+    for (let i = from; i < to; i++) this.releaseTop(slot, i);
   }
 
   /** Drop every mapping of every shadow (FLUSH_TLB(1), SET_PMD, pool exhaustion). */
   dropAllMappings(): void {
-    for (const s of this.slots) if (s) this.dropRange(s, 0, 1024);
+    for (const s of this.slots) if (s) this.dropRange(s, 0, this.topEntries);
+    this.generation++;
     this.g.cpu.flushTlb();
   }
 
@@ -135,21 +271,13 @@ export class ShadowPageTables {
    * The first call ends linear mode.
    */
   newPgtable(gpgdir: number): void {
-    gpgdir &= -4096;
-    this.g.checkGuestAddress(gpgdir, 4096, "bad page directory address");
+    gpgdir &= this.topMask();
+    this.g.checkGuestAddress(gpgdir, this.pae ? 32 : 4096, "bad page directory address");
     if (this.linear) {
       // Throw away the made-up identity shadows; start a fresh slot.
+      this.reset();
       this.linear = false;
-      for (let i = 0; i < PGDIR_SLOTS; i++) {
-        const s = this.slots[i];
-        if (s) {
-          this.dropRange(s, 0, 1024);
-          this.g.pages.release(s.shadow);
-          this.slots[i] = null;
-        }
-      }
-      this.cur = 0;
-      this.slots[0] = { gpgdir, shadow: this.allocPage(), lastUse: ++this.useClock };
+      this.slots[0] = this.newSlot(gpgdir);
       this.loadCr3();
       this.g.pinStackPages();
       return;
@@ -161,64 +289,127 @@ export class ShadowPageTables {
       this.loadCr3();
       return;
     }
-    // Take over an empty slot, else the least recently used one, keeping its kernel half.
+    // Take over an empty slot, else the least recently used one, keeping its kernel part.
     let victim = this.slots.findIndex((s) => s === null);
-    let blank = victim >= 0;
-    if (victim < 0) {
+    const blank = victim >= 0;
+    if (!blank) {
       victim = 0;
       for (let i = 1; i < PGDIR_SLOTS; i++) {
         if (this.slots[i]!.lastUse < this.slots[victim]!.lastUse) victim = i;
       }
-    }
-    if (blank) {
-      this.slots[victim] = { gpgdir, shadow: this.allocPage(), lastUse: ++this.useClock };
-    } else {
       const s = this.slots[victim]!;
       s.gpgdir = gpgdir;
       s.lastUse = ++this.useClock;
-      this.dropRange(s, 0, this.pgdIndexLimit());
-      blank = false;
-    }
+      this.dropRange(s, 0, this.userTopLimit());
+    } else this.slots[victim] = this.newSlot(gpgdir);
     this.cur = victim;
     this.loadCr3();
     if (blank) this.g.pinStackPages();
   }
 
-  /** LHCALL_FLUSH_TLB: 0 drops the user half of the current shadow; non-zero drops everything. */
+  /** LHCALL_FLUSH_TLB: 0 drops the user part of the current shadow; non-zero drops everything. */
   flushTlb(all: boolean): void {
     if (all) {
       this.dropAllMappings();
       this.g.pinStackPages();
     } else {
-      this.dropRange(this.current, 0, this.pgdIndexLimit());
+      this.dropRange(this.current, 0, this.userTopLimit());
       this.g.cpu.flushTlb();
     }
   }
 
-  /** Read a guest page-directory entry for `vaddr` (made up in linear mode). */
-  private guestPgd(slot: PgdirSlot, vaddr: number): number {
-    if (this.linear) return PAGE_TABLE_FLAGS;
-    return this.g.readGuest32(slot.gpgdir + (vaddr >>> 22) * 4);
+  /** LHCALL_SET_PMD (PAE only): 4.9 throws every shadow away, as FLUSH_TLB(1) does (§6.6). */
+  setPmd(): void {
+    this.flushTlb(true);
   }
 
-  /** Kill on a guest PGD entry with flags outside _PAGE_TABLE or a frame outside RAM. */
-  private checkGpgd(gpgd: number): void {
-    if ((gpgd & 0xfff & ~PAGE_TABLE_FLAGS) !== 0 || (gpgd >>> 12) >= this.g.pfnLimit) {
-      this.g.kill(`bad page directory entry 0x${(gpgd >>> 0).toString(16)}`);
+  /**
+   * Kill on a guest top-level entry the host will not follow: flags outside
+   * _PAGE_TABLE (non-PAE) or outside P (a PAE PDPT entry), or a frame outside RAM.
+   */
+  private checkGpgd(lo: number, hi: number): void {
+    const allowed = this.pae ? PTE.P : PAGE_TABLE_FLAGS;
+    if ((lo & 0xfff & ~allowed) !== 0 || hi !== 0 || (lo >>> 12) >= this.g.pfnLimit) {
+      this.g.kill(`bad page directory entry ${hex64(lo, hi)}`);
     }
   }
 
-  /** Kill on a guest PTE with PSE/PAT set or a frame outside RAM. */
-  private checkGpte(gpte: number): void {
-    if ((gpte & PTE.PSE) !== 0 || (gpte >>> 12) >= this.g.pfnLimit) {
-      this.g.kill(`bad page table entry 0x${(gpte >>> 0).toString(16)}`);
+  /** PAE: kill on a PMD entry with flags outside _PAGE_TABLE or a frame outside RAM. */
+  private checkGpmd(lo: number, hi: number): void {
+    if ((lo & 0xfff & ~PAGE_TABLE_FLAGS) !== 0 || hi !== 0 || (lo >>> 12) >= this.g.pfnLimit) {
+      this.g.kill(`bad page middle directory entry ${hex64(lo, hi)}`);
+    }
+  }
+
+  /** Kill on a guest PTE with PSE/PAT set or a frame outside RAM (a PAE high half included). */
+  private checkGpte(lo: number, hi: number): void {
+    if ((lo & PTE.PSE) !== 0 || hi !== 0 || (lo >>> 12) >= this.g.pfnLimit) {
+      this.g.kill(`bad page table entry ${hex64(lo, hi)}`);
     }
   }
 
   /** Is a guest PTE's frame in the device window (MMIO)? */
-  private isIomem(gpte: number): boolean {
-    const pfn = gpte >>> 12;
-    return (gpte & PTE.PSE) === 0 && pfn >= this.g.pfnLimit && pfn < this.g.deviceLimit;
+  private isIomem(lo: number, hi: number): boolean {
+    const pfn = lo >>> 12;
+    return hi === 0 && (lo & PTE.PSE) === 0 && pfn >= this.g.pfnLimit && pfn < this.g.deviceLimit;
+  }
+
+  /**
+   * Address of the shadow PTE for `vaddr` in `slot`. With `alloc`, missing
+   * intermediate levels are made (a PTE page gets the guest's directory flags
+   * `gpgd`/`gpmd`, a PAE PMD page is entered with P only); without, -1 when a
+   * level is missing.
+   */
+  private shadowPteAddr(
+    slot: PgdirSlot,
+    vaddr: number,
+    alloc: boolean,
+    gpgd = 0,
+    gpmd = 0,
+  ): number {
+    const mem = this.g.mem;
+    for (;;) {
+      const gen = this.generation;
+      if (!this.pae) {
+        const at = slot.shadow + (vaddr >>> 22) * 4;
+        let e = mem.read32(at);
+        if ((e & PTE.P) === 0) {
+          if (!alloc) return -1;
+          const page = this.allocPage();
+          if (gen !== this.generation) continue; // the pool ran dry and every shadow was dropped
+          e = page | (gpgd & 0xfff);
+          mem.write32(at, e);
+        }
+        return (e & -4096) + ((vaddr >>> 12) & 1023) * 4;
+      }
+      const at = slot.shadow + (vaddr >>> 30) * 8;
+      let e = mem.read32(at);
+      if ((e & PTE.P) === 0) {
+        if (!alloc) return -1;
+        const page = this.allocPage();
+        if (gen !== this.generation) continue;
+        e = page | PTE.P;
+        mem.write32(at, e);
+        mem.write32(at + 4, 0);
+      }
+      const mat = (e & -4096) + ((vaddr >>> 21) & 511) * 8;
+      let m = mem.read32(mat);
+      if ((m & PTE.P) === 0) {
+        if (!alloc) return -1;
+        const page = this.allocPage();
+        if (gen !== this.generation) continue;
+        m = page | (gpmd & 0xfff);
+        mem.write32(mat, m);
+        mem.write32(mat + 4, 0);
+      }
+      return (m & -4096) + ((vaddr >>> 12) & 511) * 8;
+    }
+  }
+
+  /** Write a shadow PTE (its high half is always 0: shadows map only guest RAM). */
+  private writeSpte(at: number, v: number): void {
+    this.g.mem.write32(at, v);
+    if (this.pae) this.g.mem.write32(at + 4, 0);
   }
 
   /**
@@ -228,79 +419,94 @@ export class ShadowPageTables {
    * guest) or Demand.Iomem (`iomemAddr` is the guest-physical MMIO address).
    */
   demandPage(vaddr: number, errcode: number): number {
-    const g = this.g, mem = g.mem;
+    const g = this.g;
     vaddr >>>= 0;
     if (vaddr >= g.switcherAddr) return Demand.Fail;
     const slot = this.current;
-    const gpgd = this.guestPgd(slot, vaddr);
-    if ((gpgd & PTE.P) === 0) return Demand.Fail;
-    if (!this.linear) this.checkGpgd(gpgd);
-    let gpte: number, gpteAddr = 0;
-    if (this.linear) gpte = (vaddr & -4096) | PTE.RW | PTE.P;
-    else {
+    // The guest's entries, walked level by level (made up in linear mode).
+    let gpgd: number, gpmd = 0, gpte: number, gpteHi = 0, gpteAddr = 0;
+    if (this.linear) {
+      gpgd = this.pae ? PTE.P : PAGE_TABLE_FLAGS;
+      gpmd = PAGE_TABLE_FLAGS;
+      gpte = (vaddr & -4096) | PTE.RW | PTE.P;
+    } else if (!this.pae) {
+      gpgd = g.readGuest32(slot.gpgdir + (vaddr >>> 22) * 4);
+      if ((gpgd & PTE.P) === 0) return Demand.Fail;
+      this.checkGpgd(gpgd, 0);
       gpteAddr = (gpgd & -4096) + ((vaddr >>> 12) & 1023) * 4;
       gpte = g.readGuest32(gpteAddr);
+    } else {
+      const pgdAt = slot.gpgdir + (vaddr >>> 30) * 8;
+      gpgd = g.readGuest32(pgdAt);
+      if ((gpgd & PTE.P) === 0) return Demand.Fail;
+      this.checkGpgd(gpgd, g.readGuest32(pgdAt + 4));
+      const pmdAt = (gpgd & -4096) + ((vaddr >>> 21) & 511) * 8;
+      gpmd = g.readGuest32(pmdAt);
+      if ((gpmd & PTE.P) === 0) return Demand.Fail;
+      this.checkGpmd(gpmd, g.readGuest32(pmdAt + 4));
+      gpteAddr = (gpmd & -4096) + ((vaddr >>> 12) & 511) * 8;
+      gpte = g.readGuest32(gpteAddr);
+      gpteHi = g.readGuest32(gpteAddr + 4);
     }
     if ((gpte & PTE.P) === 0) return Demand.Fail;
     if ((errcode & 2) !== 0 && (gpte & PTE.RW) === 0) return Demand.Fail;
     if ((errcode & 4) !== 0 && (gpte & PTE.US) === 0) return Demand.Fail;
-    if (this.isIomem(gpte)) {
+    if (this.isIomem(gpte, gpteHi)) {
       this.iomemAddr = ((gpte & -4096) | (vaddr & 0xfff)) >>> 0;
       return Demand.Iomem;
     }
-    this.checkGpte(gpte);
+    this.checkGpte(gpte, gpteHi);
     gpte |= PTE.A;
     if ((errcode & 2) !== 0) gpte |= PTE.D;
-    // The shadow PGD entry: a PTE page with the guest's PGD flags.
-    const spgdAddr = slot.shadow + (vaddr >>> 22) * 4;
-    let spgd = mem.read32(spgdAddr);
-    if ((spgd & PTE.P) === 0) {
-      const page = this.allocPage();
-      // allocPage may have dropped every mapping (pool exhaustion): re-read the slot.
-      spgd = page | (gpgd & 0xfff);
-      mem.write32(this.current.shadow + (vaddr >>> 22) * 4, spgd);
-    }
     // Guest flags minus G; read-only until the guest's D bit is set.
     let flags = gpte & 0xfff & ~PTE.G;
     if ((gpte & PTE.D) === 0) flags &= ~PTE.RW;
-    mem.write32((spgd & -4096) + ((vaddr >>> 12) & 1023) * 4, (gpte & -4096) | flags);
+    const spteAddr = this.shadowPteAddr(this.current, vaddr, true, gpgd, gpmd);
+    this.writeSpte(spteAddr, (gpte & -4096) | flags);
     g.cpu.flushTlbPage(vaddr | 0);
     if (!this.linear) g.writeGuest32(gpteAddr, gpte);
     return Demand.Ok;
   }
 
   /**
-   * LHCALL_SET_PTE: the guest changed the PTE for `vaddr` in the table rooted at
-   * `gpgdir`. Kernel addresses apply to every shadow; user addresses only to
-   * the shadow of `gpgdir`.
+   * LHCALL_SET_PTE: the guest changed the PTE for `vaddr` in the table rooted
+   * at `gpgdir` (`pteHi`: the high half, PAE only). Kernel addresses apply to
+   * every shadow; user addresses only to the shadow of `gpgdir`.
    */
-  setPte(gpgdir: number, vaddr: number, pte: number): void {
+  setPte(gpgdir: number, vaddr: number, pte: number, pteHi = 0): void {
     const g = this.g;
     vaddr >>>= 0;
+    if (!this.pae) pteHi = 0;
     if (vaddr >= g.switcherAddr) g.kill("attempt to set pte into switcher pages");
     const kernel = vaddr >= g.kernelAddress;
+    const key = gpgdir & this.topMask();
     for (let i = 0; i < PGDIR_SLOTS; i++) {
       const s = this.slots[i];
-      if (!s || (!kernel && s.gpgdir !== (gpgdir & -4096))) continue;
-      const spgd = g.mem.read32(s.shadow + (vaddr >>> 22) * 4);
-      if ((spgd & PTE.P) === 0) continue;
-      const sptAddr = (spgd & -4096) + ((vaddr >>> 12) & 1023) * 4;
-      if ((pte & (PTE.A | PTE.D)) !== 0 && (pte & PTE.P) !== 0 && !this.isIomem(pte)) {
-        this.checkGpte(pte);
+      if (!s || (!kernel && s.gpgdir !== key)) continue;
+      const at = this.shadowPteAddr(s, vaddr, false);
+      if (at < 0) continue; // no shadow table there yet: nothing to update
+      if ((pte & (PTE.A | PTE.D)) !== 0 && (pte & PTE.P) !== 0 && !this.isIomem(pte, pteHi)) {
+        this.checkGpte(pte, pteHi);
         // As 4.9 does: the guest's flags minus G, RW kept even when D is clear.
-        g.mem.write32(sptAddr, (pte & -4096) | (pte & 0xfff & ~PTE.G));
-      } else g.mem.write32(sptAddr, 0);
+        this.writeSpte(at, (pte & -4096) | (pte & 0xfff & ~PTE.G));
+      } else this.writeSpte(at, 0);
       if (i === this.cur) g.cpu.flushTlbPage(vaddr | 0);
     }
   }
 
-  /** LHCALL_SET_PGD: PGD entry `idx` of the table at `gpgdir` changed: drop the shadow's. */
+  /**
+   * LHCALL_SET_PGD: top-level entry `idx` of the table at `gpgdir` changed
+   * (a page-directory entry; under PAE a PDPT entry): drop the shadow's.
+   */
   setPgd(gpgdir: number, idx: number): void {
-    if (idx > 1024) this.g.kill(`bad SET_PGD index ${idx}`);
-    if (idx === 1024) return; // 4.9's off-by-one lets this through; it touches nothing
-    const i = this.slots.findIndex((s) => s !== null && s.gpgdir === (gpgdir & -4096));
+    const entries = this.pae ? 4 : 1024;
+    if (idx > entries) this.g.kill(`bad SET_PGD index ${idx}`);
+    // 4.9's off-by-one lets `entries` through; it touches nothing. The switcher stays mapped.
+    if (idx >= this.topEntries) return;
+    const key = gpgdir & this.topMask();
+    const i = this.slots.findIndex((s) => s !== null && s.gpgdir === key);
     if (i < 0) return;
-    this.releasePgd(this.slots[i]!.shadow, idx);
+    this.releaseTop(this.slots[i]!, idx);
     if (i === this.cur) this.g.cpu.flushTlb();
   }
 
@@ -312,9 +518,21 @@ export class ShadowPageTables {
     vaddr >>>= 0;
     if (this.linear) return vaddr;
     const g = this.g;
-    const gpgd = g.readGuest32(this.current.gpgdir + (vaddr >>> 22) * 4);
-    if ((gpgd & PTE.P) === 0) return -1;
-    const gpteAddr = (gpgd & -4096) + ((vaddr >>> 12) & 1023) * 4;
+    let gpteAddr: number;
+    if (!this.pae) {
+      const gpgd = g.readGuest32(this.current.gpgdir + (vaddr >>> 22) * 4);
+      if ((gpgd & PTE.P) === 0) return -1;
+      gpteAddr = (gpgd & -4096) + ((vaddr >>> 12) & 1023) * 4;
+    } else {
+      const gpgd = g.readGuest32(this.current.gpgdir + (vaddr >>> 30) * 8);
+      if ((gpgd & PTE.P) === 0) return -1;
+      const pmdAt = (gpgd & -4096) + ((vaddr >>> 21) & 511) * 8;
+      if (!g.ramContains(pmdAt, 8)) return -1;
+      const gpmd = g.readGuest32(pmdAt);
+      if ((gpmd & PTE.P) === 0) return -1;
+      gpteAddr = (gpmd & -4096) + ((vaddr >>> 12) & 511) * 8;
+      if (!g.ramContains(gpteAddr, 8) || g.readGuest32(gpteAddr + 4) !== 0) return -1;
+    }
     if (!g.ramContains(gpteAddr, 4)) return -1;
     const gpte = g.readGuest32(gpteAddr);
     if ((gpte & PTE.P) === 0) return -1;
@@ -323,10 +541,9 @@ export class ShadowPageTables {
 
   /** Is `vaddr` present and writable in the current shadow (for stack pinning)? */
   shadowWritable(vaddr: number): boolean {
-    const mem = this.g.mem;
-    const spgd = mem.read32(this.current.shadow + (vaddr >>> 22) * 4);
-    if ((spgd & PTE.P) === 0) return false;
-    const spte = mem.read32((spgd & -4096) + ((vaddr >>> 12) & 1023) * 4);
+    const at = this.shadowPteAddr(this.current, vaddr >>> 0, false);
+    if (at < 0) return false;
+    const spte = this.g.mem.read32(at);
     return (spte & (PTE.P | PTE.RW)) === (PTE.P | PTE.RW);
   }
 }

@@ -10,6 +10,11 @@
  * writes to the table. Entries 10, 11, 16 and 31 are the host's own (its code
  * and data segments and TSSs): the guest's values are kept aside, never used.
  *
+ * The CPU reads descriptors at the GDT's linear address, through the page
+ * tables, so the host maps the GDT page into every shadow at the switcher's
+ * address (the top of the address space, as the real switcher maps its
+ * read-only page holding the GDT) and points GDTR there.
+ *
  * @module
  */
 
@@ -43,12 +48,16 @@ const HOST_DS_LO = 0x0000ffff, HOST_DS_HI = 0x00cf9300;
 export class GuestGdt {
   /** What the guest sent, entry by entry (lo, hi), after fix-up. */
   readonly entries: Int32Array = new Int32Array(GDT_ENTRIES * 2);
+  /** Linear address of the GDT page (GDTR's base) in every shadow. */
+  readonly linear: number;
 
   /**
-   * @param g the guest
+   * @param g the guest (its shadow page tables must exist)
    * @param page host-physical address of the GDT page the CPU uses
    */
-  constructor(private readonly g: Guest, readonly page: number) {}
+  constructor(private readonly g: Guest, readonly page: number) {
+    this.linear = g.pt.mapSwitcherPage(0, page);
+  }
 
   /** The boot GDT (§1.4): all zero but KERNEL_CS and KERNEL_DS (DPL 1), plus the host's entries. */
   setupBoot(): void {
@@ -59,7 +68,7 @@ export class GuestGdt {
     this.entries[GDT_ENTRY_KERNEL_DS * 2 + 1] = 0x00cfb300;
     this.sync();
     const cpu = this.g.cpu;
-    cpu.gdtBase = this.page;
+    cpu.gdtBase = this.linear | 0;
     cpu.gdtLimit = GDT_ENTRIES * 8 - 1;
     cpu.ldtr = 0;
     cpu.ldtBase = cpu.ldtLimit = 0;

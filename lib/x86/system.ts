@@ -183,11 +183,17 @@ function loadCodeSame(cpu: CPU, sel: number): void {
   const hi = d.hi, err = sel & 0xfffc;
   const dpl = (hi >> 13) & 3, type = (hi >> 8) & 0xf;
   if (((hi >> 12) & 1) === 0) {
-    cpu.shutdown(
-      `far transfer through a system descriptor (selector 0x${
-        sel.toString(16)
-      }): call gates and task switches are not supported`,
-    );
+    // Call gates (4, 0xC), task gates (5) and TSS descriptors (1, 3, 9, 0xB) would
+    // transfer control; they are not modelled. Any other system type is #GP(selector).
+    const t = type;
+    if (t === 4 || t === 0xc || t === 5 || t === 1 || t === 3 || t === 9 || t === 0xb) {
+      cpu.shutdown(
+        `far transfer through a system descriptor (selector 0x${
+          sel.toString(16)
+        }): call gates and task switches are not supported`,
+      );
+    }
+    cpu.gp(err);
   }
   if ((type & 8) === 0) cpu.gp(err);
   if ((type & 4) !== 0) {
