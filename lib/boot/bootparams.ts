@@ -24,6 +24,10 @@ export const BOOT_PARAMS_SIZE = 4096;
 export const BP = {
   /** struct screen_info (0x40 bytes); all zero means "no VGA text console". */
   screenInfo: 0x000,
+  /** struct apm_bios_info: its version (u16) 0 means "no APM". */
+  apmBiosInfo: 0x040,
+  /** tboot_addr (u64). */
+  tbootAddr: 0x058,
   /** Extended memory in KiB (u32), for very old kernels. */
   altMemK: 0x1e0,
   /** Scratch used by the decompressor as its very first stack. */

@@ -31,7 +31,7 @@
 import { gunzipSync } from "fflate";
 import { PhysicalMemory } from "../x86/memory.ts";
 import { Guest, type LauncherHooks } from "../lguest/guest.ts";
-import { BOOT_PARAMS, KEEP_SEGMENTS, X86_SUBARCH_LGUEST } from "../lguest/abi.ts";
+import { BP, E820_RAM, KEEP_SEGMENTS, SUBARCH_LGUEST } from "./bootparams.ts";
 import { BootError } from "./errors.ts";
 import { isElf, parseElf } from "./elf.ts";
 import { PciBus } from "./pci.ts";
@@ -302,11 +302,11 @@ export function loadKernel(
     return { format: "elf", entry: img.entry, end, symbols: img.symbols };
   }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes.length >= 0x206 && dv.getUint32(BOOT_PARAMS.header, true) === 0x53726448) { // "HdrS"
-    if (bytes.length < BOOT_PARAMS.code32_start + 4) {
+  if (bytes.length >= 0x206 && dv.getUint32(BP.header, true) === 0x53726448) { // "HdrS"
+    if (bytes.length < BP.code32Start + 4) {
       throw new BootError(`${name}: truncated bzImage (the setup header ends early)`);
     }
-    let setupSects = bytes[BOOT_PARAMS.setup_sects];
+    let setupSects = bytes[BP.setupSects];
     if (setupSects === 0) setupSects = 4;
     const off = (setupSects + 1) * 512;
     if (off >= bytes.length) {
@@ -319,7 +319,7 @@ export function loadKernel(
     mem.u8.set(code, BZIMAGE_LOAD);
     return {
       format: "bzImage",
-      entry: dv.getUint32(BOOT_PARAMS.code32_start, true),
+      entry: dv.getUint32(BP.code32Start, true),
       end: BZIMAGE_LOAD + code.length,
       symbols: new Map(),
     };
@@ -400,21 +400,21 @@ export function writeBootParams(
 ): void {
   const dv = mem.dv;
   mem.u8.fill(0, 0, 4096);
-  dv.setUint16(BOOT_PARAMS.apm_version, 0, true);
-  mem.u8[BOOT_PARAMS.e820_entries] = 1;
-  dv.setUint32(BOOT_PARAMS.e820_map, 0, true); // addr (u64)
-  dv.setUint32(BOOT_PARAMS.e820_map + 8, ram, true); // size (u64)
-  dv.setUint32(BOOT_PARAMS.e820_map + 16, 1, true); // E820_RAM
-  dv.setUint16(BOOT_PARAMS.version, 0x0207, true);
-  mem.u8[BOOT_PARAMS.loadflags] = KEEP_SEGMENTS;
+  dv.setUint16(BP.apmBiosInfo, 0, true);
+  mem.u8[BP.e820Entries] = 1;
+  dv.setUint32(BP.e820Table, 0, true); // addr (u64)
+  dv.setUint32(BP.e820Table + 8, ram, true); // size (u64)
+  dv.setUint32(BP.e820Table + 16, E820_RAM, true);
+  dv.setUint16(BP.version, 0x0207, true);
+  mem.u8[BP.loadflags] = KEEP_SEGMENTS;
   if (initrdLen > 0) {
-    mem.u8[BOOT_PARAMS.type_of_loader] = 0xff;
-    dv.setUint32(BOOT_PARAMS.ramdisk_image, initrdStart, true);
-    dv.setUint32(BOOT_PARAMS.ramdisk_size, Math.ceil(initrdLen / 4096) * 4096, true);
+    mem.u8[BP.typeOfLoader] = 0xff;
+    dv.setUint32(BP.ramdiskImage, initrdStart, true);
+    dv.setUint32(BP.ramdiskSize, Math.ceil(initrdLen / 4096) * 4096, true);
   }
-  dv.setUint32(BOOT_PARAMS.cmd_line_ptr, CMDLINE_ADDR, true);
-  dv.setUint32(BOOT_PARAMS.kernel_alignment, 0x1000000, true);
-  dv.setUint32(BOOT_PARAMS.hardware_subarch, X86_SUBARCH_LGUEST, true);
+  dv.setUint32(BP.cmdLinePtr, CMDLINE_ADDR, true);
+  dv.setUint32(BP.kernelAlignment, 0x1000000, true);
+  dv.setUint32(BP.hardwareSubarch, SUBARCH_LGUEST, true);
   const text = new TextEncoder().encode(cmdline);
   if (text.length >= COMMAND_LINE_SIZE) {
     throw new BootError(`kernel command line longer than ${COMMAND_LINE_SIZE - 1} bytes`);

@@ -79,31 +79,6 @@ export const KERNEL_CS = (GDT_ENTRY_KERNEL_CS << 3) | GUEST_PL;
 /** KERNEL_DS with RPL 1. */
 export const KERNEL_DS = (GDT_ENTRY_KERNEL_DS << 3) | GUEST_PL;
 
-/** `boot_params` offsets the launcher writes (§1.3). */
-export const BOOT_PARAMS = {
-  apm_version: 0x040,
-  tboot_addr: 0x058,
-  e820_entries: 0x1e8,
-  sentinel: 0x1ef,
-  setup_sects: 0x1f1,
-  header: 0x202,
-  version: 0x206,
-  type_of_loader: 0x210,
-  loadflags: 0x211,
-  code32_start: 0x214,
-  ramdisk_image: 0x218,
-  ramdisk_size: 0x21c,
-  cmd_line_ptr: 0x228,
-  kernel_alignment: 0x230,
-  hardware_subarch: 0x23c,
-  e820_map: 0x2d0,
-} as const;
-
-/** `hardware_subarch` value for lguest. */
-export const X86_SUBARCH_LGUEST = 1;
-/** `loadflags` bit: keep the segments the loader set up. */
-export const KEEP_SEGMENTS = 0x40;
-
 /** SHUTDOWN reasons. */
 export const LGUEST_SHUTDOWN_POWEROFF = 1, LGUEST_SHUTDOWN_RESTART = 2;
 
