@@ -1035,60 +1035,56 @@ function shiftGroup(cpu: CPU, op: number): void {
   else cpu.write32(a, shift(cpu, kind, cpu.readW32(a), count, 32));
 }
 
+/** Read the r/m operand of ModRM `m` (memory at `a`) at `sz` bits; `w`: with write intent. */
+function rmRead(cpu: CPU, m: number, a: number, sz: number, w: boolean): number {
+  if (m >= 0xc0) {
+    const r = m & 7;
+    return sz === 8 ? cpu.regs8[R8[r]] : sz === 16 ? cpu.regs16[r << 1] : cpu.regs[r];
+  }
+  if (w) return sz === 8 ? cpu.readW8(a) : sz === 16 ? cpu.readW16(a) : cpu.readW32(a);
+  return sz === 8 ? cpu.read8(a) : sz === 16 ? cpu.read16(a) : cpu.read32(a);
+}
+
+/** Write the r/m operand of ModRM `m` (memory at `a`) at `sz` bits. */
+function rmWrite(cpu: CPU, m: number, a: number, sz: number, v: number): void {
+  if (m >= 0xc0) {
+    const r = m & 7;
+    if (sz === 8) cpu.regs8[R8[r]] = v;
+    else if (sz === 16) cpu.regs16[r << 1] = v;
+    else cpu.regs[r] = v;
+  } else if (sz === 8) cpu.write8(a, v);
+  else if (sz === 16) cpu.write16(a, v);
+  else cpu.write32(a, v);
+}
+
 function group3(cpu: CPU, byte: boolean): void {
   const m = cpu.fetch8();
   const o = (m >> 3) & 7;
-  const o16 = (cpu.pfx & P_O16) !== 0;
-  const sz = byte ? 8 : o16 ? 16 : 32;
-  const isMem = m < 0xc0;
+  const sz = byte ? 8 : (cpu.pfx & P_O16) !== 0 ? 16 : 32;
   const rmw = o === 2 || o === 3;
-  const a = isMem ? (rmw ? cpu.modrmAddrW(m) : cpu.modrmAddr(m)) : 0;
-  const r = m & 7;
-  const rd = (): number =>
-    isMem
-      ? rmw
-        ? sz === 8 ? cpu.readW8(a) : sz === 16 ? cpu.readW16(a) : cpu.readW32(a)
-        : sz === 8
-        ? cpu.read8(a)
-        : sz === 16
-        ? cpu.read16(a)
-        : cpu.read32(a)
-      : sz === 8
-      ? cpu.regs8[R8[r]]
-      : sz === 16
-      ? cpu.regs16[r << 1]
-      : cpu.regs[r];
-  const wr = (v: number): void => {
-    if (isMem) {
-      if (sz === 8) cpu.write8(a, v);
-      else if (sz === 16) cpu.write16(a, v);
-      else cpu.write32(a, v);
-    } else if (sz === 8) cpu.regs8[R8[r]] = v;
-    else if (sz === 16) cpu.regs16[r << 1] = v;
-    else cpu.regs[r] = v;
-  };
+  const a = m < 0xc0 ? (rmw ? cpu.modrmAddrW(m) : cpu.modrmAddr(m)) : 0;
   switch (o) {
     case 0:
     case 1: {
       const imm = sz === 8 ? cpu.fetch8() : sz === 16 ? cpu.fetch16() : cpu.fetch32();
-      cpu.logic(sz === 32 ? rd() & imm : rd() & imm, sz - 1);
+      cpu.logic(rmRead(cpu, m, a, sz, false) & imm, sz - 1);
       return;
     }
     case 2: {
-      const v = rd();
-      wr(sz === 32 ? ~v : ~v & ((1 << sz) - 1));
+      const v = rmRead(cpu, m, a, sz, true);
+      rmWrite(cpu, m, a, sz, sz === 32 ? ~v : ~v & ((1 << sz) - 1));
       return;
     }
     case 3: {
-      const v = rd();
-      wr(cpu.sub(0, v, sz === 32 ? -v | 0 : -v & ((1 << sz) - 1), sz - 1));
+      const v = rmRead(cpu, m, a, sz, true);
+      rmWrite(cpu, m, a, sz, cpu.sub(0, v, sz === 32 ? -v | 0 : -v & ((1 << sz) - 1), sz - 1));
       return;
     }
     case 4:
     case 5:
-      return multiply(cpu, rd(), sz, o === 5);
+      return multiply(cpu, rmRead(cpu, m, a, sz, false), sz, o === 5);
     default:
-      return divide(cpu, rd(), sz, o === 7);
+      return divide(cpu, rmRead(cpu, m, a, sz, false), sz, o === 7);
   }
 }
 
