@@ -1,26 +1,63 @@
 /**
  * lguest.ts: lguest, the tiny Linux hypervisor, as a TypeScript toolkit.
  *
- * This module is the scripting API. Today it exports the i386 CPU ("the
- * hardware"), its physical memory, and the bare-machine launcher; the lguest
- * host, the launcher's boot protocol and the debugger join it as they land.
+ * This module is the scripting API, for Deno (import it by relative path) and
+ * Bun alike. Four layers, each usable on its own:
+ *
+ * - the hardware: {@link CPU} (an i386 with x87) and {@link PhysicalMemory};
+ * - the host: {@link Guest}, the lguest hypervisor's view of one guest
+ *   (shadow page tables, hypercalls, trap and interrupt delivery);
+ * - the launchers: {@link Launcher} (lguest's: boot_params, devices, the 2007
+ *   and 2011 page-table styles) and {@link BareMachine} (the CPU alone);
+ * - the debugger: {@link Debugger} (breakpoints, watchpoints, stepping,
+ *   hypercalls by hand) over a {@link LguestTarget} or {@link BareTarget},
+ *   and {@link Session}, its command language (the REPL's, without the
+ *   terminal), plus the page-table walkers and views the REPL prints.
  *
  * ```ts
- * import { BareMachine } from "./mod.ts";
- * const m = new BareMachine(16, (b) => console.log(String.fromCharCode(b)));
- * m.loadKernel(Deno.readFileSync("examples/hello.elf"));
- * console.log(m.run());
+ * import { Debugger, Launcher, LguestTarget, Session } from "./mod.ts";
+ * const l = new Launcher({ memMiB: 16, kernel: Deno.readFileSync("examples/lguest/paging.elf") });
+ * const dbg = new Debugger(new LguestTarget(l));
+ * const s = new Session(dbg, { write: (t) => console.log(t) });
+ * dbg.breakHcall(4); // LHCALL_NEW_PGTABLE
+ * await dbg.continue();
+ * await s.exec("pgdir guest");
+ * await dbg.step();
+ * await s.exec("pgdirs; translate eip");
  * ```
  *
  * @module
  */
 
+// ------------------------------------------------------------------ the hardware
 export { CPU, CPU_EXIT, Exit } from "./lib/x86/cpu.ts";
 export type { ExitCode, PortHandler } from "./lib/x86/cpu.ts";
 export { CS, DS, EAX, EBP, EBX, ECX, EDI, EDX, ES, ESI, ESP, FS, GS, SS } from "./lib/x86/cpu.ts";
+export { CR0_PG, CR0_WP, CR4_PAE, CR4_PSE } from "./lib/x86/cpu.ts";
 export { PhysicalMemory } from "./lib/x86/memory.ts";
 export * as flags from "./lib/x86/flags.ts";
 export { CPUID_FEATURES_EDX } from "./lib/x86/cpuid.ts";
+
+// ------------------------------------------------------------------ the lguest host
+export { Guest } from "./lib/lguest/guest.ts";
+export type { GuestOptions, LauncherHooks, RunStop } from "./lib/lguest/guest.ts";
+export { Demand, PGDIR_SLOTS, ShadowPageTables } from "./lib/lguest/page_tables.ts";
+export type { PgdirSlot } from "./lib/lguest/page_tables.ts";
+export { hypercallName } from "./lib/lguest/hypercalls.ts";
+export type { HypercallRecord } from "./lib/lguest/hypercalls.ts";
+export {
+  KERNEL_CS,
+  KERNEL_DS,
+  LGUEST_DATA,
+  LGUEST_TRAP_ENTRY,
+  LHCALL,
+  LHCALL_NAMES,
+  PTE,
+} from "./lib/lguest/abi.ts";
+
+// ------------------------------------------------------------------ the launchers
+export { Launcher } from "./lib/boot/launcher.ts";
+export type { LaunchOptions, LoadedKernel } from "./lib/boot/launcher.ts";
 export { BareMachine, DEBUG_EXIT_PORT, vectorName } from "./lib/boot/bare.ts";
 export type { BareResult } from "./lib/boot/bare.ts";
 export { isElf, loadElf, parseElf } from "./lib/boot/elf.ts";
@@ -29,3 +66,41 @@ export { BootError } from "./lib/boot/errors.ts";
 export { parseLauncherArgs, USAGE } from "./lib/boot/cmdline.ts";
 export type { LauncherArgs } from "./lib/boot/cmdline.ts";
 export { COM1, Uart16550 } from "./lib/boot/uart.ts";
+
+// ------------------------------------------------------------------ the debugger
+export { Debugger, watchText } from "./lib/debug/debugger.ts";
+export type {
+  BreakKind,
+  Breakpoint,
+  DebuggerOptions,
+  HcallResult,
+  RunOptions,
+  StopEvent,
+  StopReason,
+  TraceKind,
+  TraceSink,
+  WatchHit,
+} from "./lib/debug/debugger.ts";
+export { BareTarget, LguestTarget } from "./lib/debug/target.ts";
+export type { RunResult, Target } from "./lib/debug/target.ts";
+export { helpLines, Session } from "./lib/debug/session.ts";
+export type { SessionOptions, Write } from "./lib/debug/session.ts";
+export { disassemble, SYNTAXES } from "./lib/debug/disasm.ts";
+export type { DisasmLine, Flow, Syntax } from "./lib/debug/disasm.ts";
+export { DebugError, evaluate, parseCount, parseNumber } from "./lib/debug/expr.ts";
+export { compressRuns, dumpTables, forEachMapping, tlbRuns, walk } from "./lib/debug/paging.ts";
+export type { MapRun, PagingMode, Read32, TlbRun, Walk, WalkStep } from "./lib/debug/paging.ts";
+export {
+  diffSnapshots,
+  guestPgdirText,
+  lguestText,
+  pgdirsText,
+  shadowPgdirText,
+  snapshotGuest,
+  translateText,
+} from "./lib/debug/lguest_view.ts";
+export type { Snapshot } from "./lib/debug/lguest_view.ts";
+export { disasmText, regsText, tlbText } from "./lib/debug/views.ts";
+export { hex, pteFlags } from "./lib/debug/format.ts";
+export { elf32, R, X86 } from "./lib/debug/guest_builder.ts";
+export type { ElfOptions, Value } from "./lib/debug/guest_builder.ts";

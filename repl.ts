@@ -1,23 +1,54 @@
 /**
- * lguest.ts's front end: the launcher's command line, then a run.
+ * lguest.ts's front end: the launcher's command line, then the REPL — or,
+ * with `--run`, a run to the end.
  *
  *     deno run -A repl.ts [options] <mem-MiB> <kernel> [options] [kernel args…]
+ *     bun repl.ts [options] <mem-MiB> <kernel> [options] [kernel args…]
+ *
+ * Without `--run` the guest is loaded and stopped at its first instruction,
+ * and the debugger's command language (lib/debug/session.ts) takes over: from
+ * the terminal (line editing, Tab completion, history in ~/.lguest_ts_history,
+ * Ctrl-C to stop a running guest), from a file (`-x FILE`), from the command
+ * line (`-c "cmd; cmd"`) or from a pipe. The guest's console shares the
+ * terminal: its output is printed as it arrives while the guest runs, kept
+ * whole while it is paused, and the prompt is redrawn after it.
  *
  * With `--run` it boots the kernel under the lguest host and runs it to its
  * end: the guest's console goes to stdout; how it ended, the retired-instruction
  * count and MIPS go to stderr; the exit status is 0 for a power-off and 1 for
  * anything else. With `--bare --run` it runs the CPU alone (COM1 to stdout).
- * The interactive REPL builds on this; until it exists, asking for it says so.
  *
  * @module
  */
 
-import { readFileSync } from "node:fs";
+import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import * as readline from "node:readline";
 import process from "node:process";
 import { BootError } from "./lib/boot/errors.ts";
 import { type LauncherArgs, parseLauncherArgs, USAGE } from "./lib/boot/cmdline.ts";
 import { Launcher } from "./lib/boot/launcher.ts";
 import { BareMachine } from "./lib/boot/bare.ts";
+import { isElf, parseElf } from "./lib/boot/elf.ts";
+import { Debugger } from "./lib/debug/debugger.ts";
+import { helpLines, Session } from "./lib/debug/session.ts";
+import { BareTarget, LguestTarget, type Target } from "./lib/debug/target.ts";
+
+/** What the REPL adds to the launcher's usage text. */
+export const REPL_USAGE = `
+Without --run the guest stops at its first instruction and the REPL starts:
+  from a terminal        line editing, Tab completion (commands, registers,
+                         symbols, hypercall names), history kept in
+                         ~/.lguest_ts_history, Ctrl-C stops a running guest
+  -x FILE, -c "A; B"     the commands are run (each echoed after the prompt),
+                         then repl.ts exits: status 0, or 1 if a command failed
+                         ('quit N' exits with N); -i stays in the REPL after them
+  stdin not a terminal   commands are read from it, one per line, the same way
+Addresses are hex (0n10 is decimal ten); counts are decimal (step 10, x/16b).
+An empty line repeats step or next.
+
+REPL commands:`;
 
 function fail(message: string): never {
   process.stderr.write(`repl.ts: ${message}\n`);
@@ -33,18 +64,21 @@ function readFile(path: string): Uint8Array {
   }
 }
 
-/** Entry point: parse, load, run. Returns the process exit status. */
-export function main(argv: string[]): number {
+/** Entry point: parse, load, then run or debug. Resolves to the process exit status. */
+export async function main(argv: string[]): Promise<number> {
   const args = parseLauncherArgs(argv);
   if (args.help) {
-    process.stdout.write(USAGE + "\n");
+    process.stdout.write(
+      [USAGE, REPL_USAGE, ...helpLines().map((l) => "  " + l)].join("\n") + "\n",
+    );
     return 0;
   }
-  if (!args.run) {
-    throw new BootError("the interactive REPL is not built yet: add --run to run to completion");
-  }
   const kernel = readFile(args.kernel);
-  if (!args.bare) return runLguest(args, kernel);
+  if (args.run) return args.bare ? runBare(args, kernel) : runLguest(args, kernel);
+  return await repl(args, kernel);
+}
+
+function runBare(args: LauncherArgs, kernel: Uint8Array): number {
   const m = new BareMachine(args.memMiB, (b) => process.stdout.write(String.fromCharCode(b)));
   m.loadKernel(kernel, args.kernel, args.kernelArgs.join(" "));
   const r = m.run(args.maxInsns);
@@ -55,10 +89,8 @@ export function main(argv: string[]): number {
   return r.status;
 }
 
-/** Boot `kernel` under the lguest host and run it to its end; returns the exit status. */
-function runLguest(args: LauncherArgs, kernel: Uint8Array): number {
-  const out = (b: number) => process.stdout.write(String.fromCharCode(b));
-  const l = new Launcher({
+function launch(args: LauncherArgs, kernel: Uint8Array, out: (b: number) => void): Launcher {
+  return new Launcher({
     memMiB: args.memMiB,
     kernel,
     kernelName: args.kernel,
@@ -66,8 +98,14 @@ function runLguest(args: LauncherArgs, kernel: Uint8Array): number {
     initrdName: args.initrd,
     cmdline: args.kernelArgs.join(" "),
     pagetables: args.pagetables,
+    pae: args.pae,
     console: out,
   });
+}
+
+/** Boot `kernel` under the lguest host and run it to its end; returns the exit status. */
+function runLguest(args: LauncherArgs, kernel: Uint8Array): number {
+  const l = launch(args, kernel, (b) => process.stdout.write(String.fromCharCode(b)));
   const g = l.guest;
   const t0 = performance.now();
   let stop;
@@ -96,10 +134,254 @@ function runLguest(args: LauncherArgs, kernel: Uint8Array): number {
   return g.poweredOff ? 0 : 1;
 }
 
+// ------------------------------------------------------------------ the REPL
+
+/** The terminal, shared by the guest's console and the debugger's output. */
+class Terminal {
+  /** readline, when interactive. */
+  rl: readline.Interface | null = null;
+  /** A prompt is on the screen, waiting for input. */
+  prompting = false;
+  /** Guest output not yet printed. */
+  private guest = "";
+  /** The last thing printed left the cursor mid-line. */
+  private midLine = false;
+
+  /** Guest console byte. */
+  guestByte(b: number): void {
+    this.guest += String.fromCharCode(b);
+    if (this.guest.length > 4096 && !this.prompting) this.flushGuest();
+  }
+
+  private raw(s: string): void {
+    if (s === "") return;
+    process.stdout.write(s);
+    this.midLine = !s.endsWith("\n");
+  }
+
+  /** Print pending guest output. With a prompt on screen, only whole lines (unless `all`). */
+  flushGuest(all = false): void {
+    if (this.guest === "") return;
+    if (this.prompting && this.rl) {
+      const cut = all ? this.guest.length : this.guest.lastIndexOf("\n") + 1;
+      if (cut <= 0) return;
+      const text = this.guest.slice(0, cut);
+      this.guest = this.guest.slice(cut);
+      this.above(text.endsWith("\n") ? text : text + "\n");
+      return;
+    }
+    const text = this.guest;
+    this.guest = "";
+    this.raw(text);
+  }
+
+  /** Print above the prompt and redraw it (with what was typed). */
+  private above(text: string): void {
+    readline.clearLine(process.stdout, 0);
+    readline.cursorTo(process.stdout, 0);
+    process.stdout.write(text);
+    this.midLine = false;
+    this.rl!.prompt(true);
+  }
+
+  /** Debugger output: whole lines, always starting on a fresh line. */
+  write(text: string): void {
+    this.flushGuest(true);
+    const block = text + "\n";
+    if (this.prompting && this.rl) return this.above(block);
+    if (this.midLine) this.raw("\n");
+    this.raw(block);
+  }
+
+  /** Before showing a prompt: all guest output out, cursor at the start of a line. */
+  settle(): void {
+    this.flushGuest(true);
+    if (this.midLine) this.raw("\n");
+  }
+}
+
+function historyPath(): string {
+  return process.env.LGUEST_TS_HISTORY ?? join(homedir(), ".lguest_ts_history");
+}
+
+function loadHistory(path: string): string[] {
+  try {
+    const lines = readFileSync(path, "utf8").split("\n").filter((l) => l.trim() !== "");
+    const kept = lines.slice(-1000);
+    if (kept.length < lines.length) writeFileSync(path, kept.join("\n") + "\n");
+    return kept.reverse();
+  } catch {
+    return [];
+  }
+}
+
+function makeTarget(args: LauncherArgs, kernel: Uint8Array, term: Terminal): Target {
+  const out = (b: number) => term.guestByte(b);
+  if (!args.bare) return new LguestTarget(launch(args, kernel, out));
+  const m = new BareMachine(args.memMiB, out);
+  m.loadKernel(kernel, args.kernel, args.kernelArgs.join(" "));
+  const symbols = isElf(kernel) ? parseElf(kernel, args.kernel).symbols : new Map<string, number>();
+  return new BareTarget(m, symbols);
+}
+
+async function repl(args: LauncherArgs, kernel: Uint8Array): Promise<number> {
+  const term = new Terminal();
+  const target = makeTarget(args, kernel, term);
+  const dbg = new Debugger(target);
+  let quitWith: number | null = null;
+  const session = new Session(dbg, {
+    write: (t) => term.write(t),
+    onChunk: () => term.flushGuest(),
+    onQuit: (s) => (quitWith = s),
+    onBackgroundStop: () => term.settle(),
+  });
+  if (args.maxInsns > 0) dbg.breakIcount(args.maxInsns);
+  const prompt = target.kind === "lguest" ? "(lguest) " : "(bare) ";
+  const name = args.kernel;
+  term.write(session.banner(name).join("\n"));
+
+  const tty = process.stdin.isTTY === true && process.stdout.isTTY === true;
+  const scripted = args.script !== undefined || args.commands !== undefined;
+  let failed = false;
+
+  // Ctrl-C when no terminal line discipline hands it to readline.
+  const onSigint = () => {
+    if (dbg.running) session.interrupt();
+    else if (!tty || !term.rl) process.exit(130);
+  };
+  process.on("SIGINT", onSigint);
+
+  const echo = (cmd: string) => term.write(prompt + cmd);
+  try {
+    if (scripted) {
+      let text = "";
+      if (args.script !== undefined) {
+        text += new TextDecoder().decode(readFile(args.script)) + "\n";
+      }
+      if (args.commands !== undefined) text += args.commands.split(";").join("\n");
+      const ok = await session.execScript(text, echo);
+      failed ||= !ok;
+      if (session.background) await session.background;
+      term.settle();
+      if (quitWith !== null) return quitWith;
+      if (!args.interactive) return failed ? 1 : 0;
+    }
+    if (!tty) return await batch(session, term, echo, () => quitWith, failed);
+    return await interactive(session, term, prompt, () => quitWith);
+  } finally {
+    session.close();
+    process.off("SIGINT", onSigint);
+  }
+}
+
+/** Commands from a pipe: one per line, echoed, run in order. */
+async function batch(
+  session: Session,
+  term: Terminal,
+  echo: (c: string) => void,
+  quit: () => number | null,
+  failedBefore: boolean,
+): Promise<number> {
+  const rl = readline.createInterface({ input: process.stdin, terminal: false });
+  let failed = failedBefore;
+  for await (const line of rl) {
+    const ok = await session.execScript(line, echo);
+    failed ||= !ok;
+    term.settle();
+    if (quit() !== null) break;
+  }
+  rl.close();
+  if (session.background) {
+    await session.background;
+    term.settle();
+  }
+  return quit() ?? (failed ? 1 : 0);
+}
+
+/** The interactive REPL on a terminal. */
+function interactive(
+  session: Session,
+  term: Terminal,
+  prompt: string,
+  quit: () => number | null,
+): Promise<number> {
+  const hist = historyPath();
+  const rl = readline.createInterface({
+    input: process.stdin,
+    output: process.stdout,
+    terminal: true,
+    prompt,
+    history: loadHistory(hist),
+    historySize: 1000,
+    completer: (line: string) => session.complete(line),
+  } as readline.ReadLineOptions);
+  term.rl = rl;
+  const queue: string[] = [];
+  let busy = false;
+  let lastRepeatable = "";
+  return new Promise((resolve) => {
+    const done = (status: number) => {
+      term.prompting = false;
+      rl.close();
+      resolve(status);
+    };
+    const showPrompt = () => {
+      term.settle();
+      term.prompting = true;
+      rl.prompt();
+    };
+    const pump = async () => {
+      if (busy) return;
+      busy = true;
+      while (queue.length > 0) {
+        let line = queue.shift()!;
+        if (line.trim() === "" && lastRepeatable) line = lastRepeatable;
+        else if (line.trim() !== "") {
+          try {
+            appendFileSync(hist, line + "\n");
+          } catch { /* no history file: fine */ }
+        }
+        const word = line.trim().split(/\s+/)[0];
+        lastRepeatable = /^(s|si|step|stepi|n|ni|next|nexti)$/.test(word) ? line : "";
+        term.prompting = false;
+        await session.exec(line);
+        term.settle();
+        const q = quit();
+        if (q !== null) return done(q);
+      }
+      busy = false;
+      showPrompt();
+    };
+    rl.on("line", (line) => {
+      queue.push(line);
+      void pump();
+    });
+    rl.on("SIGINT", () => {
+      if (session.dbg.running) {
+        session.interrupt();
+        return;
+      }
+      // Idle: drop the line being typed, as a shell does.
+      readline.clearLine(process.stdout, 0);
+      readline.cursorTo(process.stdout, 0);
+      process.stdout.write(prompt + (rl as unknown as { line: string }).line + "^C\n");
+      (rl as unknown as { line: string }).line = "";
+      rl.prompt();
+    });
+    rl.on("close", () => {
+      if (quit() === null) {
+        process.stdout.write("\n");
+        resolve(0);
+      }
+    });
+    showPrompt();
+  });
+}
+
 if (import.meta.main) {
   let status: number;
   try {
-    status = main(process.argv.slice(2));
+    status = await main(process.argv.slice(2));
   } catch (e) {
     if (e instanceof BootError) fail(e.message);
     throw e;

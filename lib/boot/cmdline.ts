@@ -28,10 +28,14 @@ export interface LauncherArgs {
   initrd?: string;
   /** Initial page tables: "linear" (2011+, host fakes 1:1) or "launcher" (2007, built below the initrd). */
   pagetables: "linear" | "launcher";
+  /** A PAE guest: the host builds PAE shadows (--pae). */
+  pae: boolean;
   /** REPL commands from a file (-x FILE). */
   script?: string;
   /** REPL commands from the command line (-c "cmd; cmd"). */
   commands?: string;
+  /** Stay in the REPL after the -x/-c commands (-i). */
+  interactive: boolean;
   /** Stop after this many guest instructions (0 = no limit). */
   maxInsns: number;
   /** Print usage and exit. */
@@ -48,9 +52,11 @@ options (before the memory size, or right after the kernel file):
   --run                run to completion without the REPL (exit status from the guest)
   --initrd=FILE        initial ramdisk, placed at the top of guest RAM
   --pagetables=MODE    linear (2011+, default) or launcher (2007: tables below the initrd)
+  --pae                the guest uses PAE page tables (the host shadows them as PAE)
   --max-insns=N        stop after N guest instructions
-  -x FILE              run REPL commands from FILE
-  -c "CMD; CMD"        run REPL commands given here
+  -x FILE              run REPL commands from FILE, then exit
+  -c "CMD; CMD"        run REPL commands given here, then exit
+  -i, --interactive    after the -x/-c commands, stay in the REPL
   -h, --help           this text`;
 
 const MAX_MIB = 2048;
@@ -66,6 +72,8 @@ export function parseLauncherArgs(argv: string[]): LauncherArgs {
     pagetables: "linear",
     maxInsns: 0,
     help: false,
+    interactive: false,
+    pae: false,
   };
   let i = 0;
   const option = (w: string): boolean => {
@@ -83,6 +91,9 @@ export function parseLauncherArgs(argv: string[]): LauncherArgs {
         return true;
       case "--run":
         a.run = true;
+        return true;
+      case "--pae":
+        a.pae = true;
         return true;
       case "-h":
       case "--help":
@@ -110,6 +121,10 @@ export function parseLauncherArgs(argv: string[]): LauncherArgs {
         return true;
       case "-c":
         a.commands = need();
+        return true;
+      case "-i":
+      case "--interactive":
+        a.interactive = true;
         return true;
       default:
         return false;

@@ -1,0 +1,396 @@
+/**
+ * The REPL as a user meets it: `repl.ts` spawned under the runtime running
+ * these tests (Deno: `deno run -A repl.ts …`; Bun: `bun repl.ts …`).
+ *
+ * Batch sessions pipe commands into stdin, or pass them with -c and -x, and
+ * check what comes out and the exit status. A real terminal comes from tmux
+ * (Debian package `tmux`, installed by CI): keystrokes are sent to a pane and
+ * the screen is read back with `tmux capture-pane -p`, for Tab completion,
+ * Ctrl-C during `continue`, guest output arriving while the prompt waits, and
+ * history kept between runs. Without tmux those tests fail, saying so.
+ */
+
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
+const TMP = mkdtempSync(join(tmpdir(), "lguest-repl-"));
+const HIST = join(TMP, "history");
+after(() => rmSync(TMP, { recursive: true, force: true }));
+
+/** The command line that runs repl.ts under this runtime. */
+function repl(args: string[]): [string, string[]] {
+  if (isDeno) {
+    const d = (globalThis as unknown as { Deno: { execPath(): string } }).Deno;
+    return [d.execPath(), ["run", "-A", "repl.ts", ...args]];
+  }
+  return [process.execPath, ["repl.ts", ...args]];
+}
+
+const env = { ...process.env, LGUEST_TS_HISTORY: HIST, NO_COLOR: "1" };
+
+function run(args: string[], input = ""): { status: number | null; out: string; err: string } {
+  const [cmd, argv] = repl(args);
+  const r = spawnSync(cmd, argv, { cwd: ROOT, input, encoding: "utf8", env, timeout: 60_000 });
+  return { status: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe("repl.ts from the command line", () => {
+  it("--help lists the options and the REPL's commands", { timeout: 60_000 }, () => {
+    const r = run(["--help"]);
+    assert.equal(r.status, 0, r.err);
+    for (
+      const w of [
+        "--bare",
+        "--run",
+        "--initrd=FILE",
+        "--pagetables=MODE",
+        "-x FILE",
+        "-c",
+        "-i, --interactive",
+      ]
+    ) {
+      assert.ok(r.out.includes(w), w);
+    }
+    for (
+      const c of [
+        "step [N]",
+        "continue [&]",
+        "pgdir guest|shadow",
+        "translate VADDR",
+        "hcall NAME|NR",
+        "trace insn|hcall|trap|pf",
+      ]
+    ) {
+      assert.ok(r.out.includes(c), c);
+    }
+    assert.match(r.out, /~\/\.lguest_ts_history/);
+  });
+
+  it("--run keeps its behaviour: output, reason on stderr, status 0 for power-off", {
+    timeout: 60_000,
+  }, () => {
+    const r = run(["--run", "16", "examples/lguest/hello.elf"]);
+    assert.equal(r.status, 0);
+    assert.equal(r.out, "Hello from an lguest guest on lguest.ts!\n");
+    assert.match(
+      r.err,
+      /^\[lguest: CRASH: Power down; \d+ instructions in [\d.]+ s, [\d.-]+ MIPS\]\n$/,
+    );
+    const b = run(["--bare", "--run", "16", "examples/hello.elf"]);
+    assert.equal(b.status, 0);
+    assert.match(b.err, /^\[halted with interrupts off: \d+ instructions/);
+  });
+
+  it("reports bad arguments in one line with status 2", { timeout: 60_000 }, () => {
+    const r = run(["16", "no/such/file.elf"]);
+    assert.equal(r.status, 2);
+    assert.equal(r.err, "repl.ts: no/such/file.elf: no such file\n");
+  });
+});
+
+describe("batch sessions", () => {
+  it("piped commands: banner, state, a step, the end", { timeout: 60_000 }, () => {
+    const r = run(
+      ["16", "examples/lguest/hello.elf"],
+      "regs\nstep\npgdirs\ntranslate eip\nc\nhcalls\n",
+    );
+    assert.equal(r.status, 0, r.out + r.err);
+    const o = r.out;
+    assert.match(
+      o,
+      /^lguest\.ts: examples\/lguest\/hello\.elf \(ELF\) in 16 MiB under the lguest host, 2011 boot: linear mode/,
+    );
+    assert.match(
+      o,
+      /stopped at the entry point 0x001001a5, instruction 0:\n=> 0x001001a5: +bc [0-9a-f ]+ +mov esp, 0x/,
+    );
+    assert.match(
+      o,
+      /Try: step \(s\), regs, lguest, pgdirs, translate eip, hcalls; or break hcall new_pgtable,/,
+    );
+    assert.match(o, /\(lguest\) regs\neax 0x00000000/);
+    assert.match(o, /cs +0x0061 +base 0x00000000 +limit 0xffffffff +code ER A +DPL1 +32-bit/);
+    assert.match(
+      o,
+      /\(lguest\) step\n {2}-> page fault at 0x001001a5 \(read, not present\): host filled the shadow entry\n=> 0x001001aa/,
+    );
+    assert.match(o, /\* +0 +\(linear\) +0x[0-9a-f]{8}/);
+    assert.match(
+      o,
+      /\(lguest\) c\nHello from an lguest guest on lguest\.ts!\n\[\d+\] the guest ended: CRASH: Power down/,
+    );
+    assert.match(o, /LHCALL_LGUEST_INIT\(0x100200\)\n.*LHCALL_SHUTDOWN/);
+  });
+
+  it("-c: errors are one line, the session goes on, status 1", { timeout: 60_000 }, () => {
+    const r = run([
+      "-c",
+      "frob; x/4b 0x100000; break nosuch; step",
+      "16",
+      "examples/lguest/hello.elf",
+    ]);
+    assert.equal(r.status, 1);
+    const errors = r.out.split("\n").filter((l) => l.startsWith("error:"));
+    assert.deepEqual(errors, [
+      "error: unknown command 'frob' (try help)",
+      "error: no register or symbol named 'nosuch'",
+    ]);
+    assert.match(r.out, /\(lguest\) x\/4b 0x100000\n0x00100000: 7f 45 4c 46 +\|\.ELF\|/);
+    assert.match(r.out, /\(lguest\) step\n/);
+    assert.equal(r.err, "");
+  });
+
+  it("-c quit N sets the exit status; -x runs a file of commands", { timeout: 60_000 }, () => {
+    assert.equal(run(["-c", "step; quit 7", "16", "examples/lguest/hello.elf"]).status, 7);
+    const script = join(TMP, "walk.cmds");
+    writeFileSync(
+      script,
+      "# the page-table walk-through\nbreak hcall new_pgtable\ncontinue\nstep\npgdirs\npgdir guest\ntranslate 0xc0100000\n",
+    );
+    const r = run(["-x", script, "16", "examples/lguest/paging.elf"]);
+    assert.equal(r.status, 0, r.out);
+    assert.match(
+      r.out,
+      /breakpoint 1: hypercall LHCALL_NEW_PGTABLE\(0x102000.*before the host runs it/,
+    );
+    assert.match(r.out, /\* +0 +0x00102000 +0x[0-9a-f]{8}/);
+    assert.match(r.out, /0xc0000000-0xc03fffff -> 0x00000000-0x003fffff +P RW +1024 ptes/);
+    assert.match(r.out, /PDE +\[0x00102c00\] 0x00104067 P RW US A D +\[0x[0-9a-f]{8}\] /);
+    assert.doesNotMatch(r.out, /the page-table walk-through/, "comments are not echoed");
+  });
+
+  it("Ctrl-C (SIGINT) stops a running guest, not the session", { timeout: 60_000 }, async () => {
+    const [cmd, argv] = repl(["--bare", "16", "examples/ticker.elf"]);
+    const child = spawn(cmd, argv, { cwd: ROOT, env, stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (b) => (out += b));
+    const status = new Promise<number | null>((r) => child.on("close", r));
+    child.stdin.write("c\n");
+    await until(() => out.includes("tick 1"), 30_000, () => out);
+    // As a terminal's Ctrl-C would (kill(1): Deno's ChildProcess.kill reports the child as killed).
+    spawnSync("kill", ["-INT", String(child.pid)]);
+    await until(() => out.includes("interrupted"), 30_000, () => out);
+    child.stdin.end("regs\nquit\n");
+    assert.equal(await status, 0);
+    assert.match(out, /tick 1\n(tick \d+\n)*\[\d+\] interrupted\n=> 0x001000[0-9a-f]{2}/);
+    assert.match(out, /\(bare\) regs\neax /);
+  });
+});
+
+async function until(ok: () => boolean, ms: number, show: () => string): Promise<void> {
+  const t0 = Date.now();
+  while (!ok()) {
+    if (Date.now() - t0 > ms) assert.fail(`timed out waiting; got:\n${show()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+// ------------------------------------------------------------------ a real terminal
+
+function haveTmux(): boolean {
+  const r = spawnSync("tmux", ["-V"], { encoding: "utf8" });
+  return r.status === 0;
+}
+
+/** A tmux pane running repl.ts: keys in, screen out. */
+class Pane {
+  private sock = `lguest-test-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  constructor(args: string[]) {
+    if (!haveTmux()) {
+      assert.fail(
+        "tmux is not installed: these tests need a real terminal (apt-get install -y tmux)",
+      );
+    }
+    const [cmd, argv] = repl(args);
+    const line = [cmd, ...argv].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
+    const shell =
+      `cd '${ROOT}' && LGUEST_TS_HISTORY='${HIST}' NO_COLOR=1 ${line}; echo "[exit $?]"; sleep 60`;
+    const r = spawnSync("tmux", [
+      "-L",
+      this.sock,
+      "-f",
+      "/dev/null",
+      "new-session",
+      "-d",
+      "-s",
+      "t",
+      "-x",
+      "120",
+      "-y",
+      "40",
+      shell,
+    ]);
+    assert.equal(r.status, 0, String(r.stderr));
+  }
+
+  keys(...k: string[]): void {
+    spawnSync("tmux", ["-L", this.sock, "send-keys", "-t", "t", ...k]);
+  }
+
+  /** Type text literally (no key names). */
+  type(text: string): void {
+    spawnSync("tmux", ["-L", this.sock, "send-keys", "-t", "t", "-l", text]);
+  }
+
+  screen(): string {
+    const r = spawnSync("tmux", ["-L", this.sock, "capture-pane", "-p", "-t", "t", "-S", "-200"], {
+      encoding: "utf8",
+    });
+    return r.stdout.replace(/\s+$/, "");
+  }
+
+  /** The last non-empty line on screen. */
+  lastLine(): string {
+    const lines = this.screen().split("\n").filter((l) => l.trim() !== "");
+    return lines[lines.length - 1] ?? "";
+  }
+
+  async waitFor(test: (s: string) => boolean, what: string, ms = 30_000): Promise<string> {
+    const t0 = Date.now();
+    for (;;) {
+      const s = this.screen();
+      if (test(s)) return s;
+      if (Date.now() - t0 > ms) assert.fail(`timed out waiting for ${what}; the screen:\n${s}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  async prompt(p = "(bare) "): Promise<void> {
+    await this.waitFor(() => this.lastLine() === p.trimEnd(), `the prompt '${p}'`);
+  }
+
+  close(): void {
+    spawnSync("tmux", ["-L", this.sock, "kill-server"]);
+  }
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("a real terminal (tmux)", () => {
+  it("completes with Tab: commands, arguments, hypercall names", { timeout: 60_000 }, async () => {
+    const p = new Pane(["16", "examples/lguest/hello.elf"]);
+    try {
+      await p.prompt("(lguest) ");
+      await p.waitFor((s) => s.includes("Try: step (s)"), "the banner");
+      p.type("pgd");
+      await pause(200);
+      p.keys("Tab");
+      await pause(200);
+      p.keys("Tab");
+      await p.waitFor((s) => /pgdir +pgdirs/.test(s), "the two completions of 'pgd'");
+      p.keys("C-u");
+      p.type("hcall set_cl");
+      await pause(200);
+      p.keys("Tab");
+      await p.waitFor(
+        () => p.lastLine() === "(lguest) hcall set_clockevent",
+        "hcall name completed",
+      );
+      p.keys("C-u");
+      p.type("transl");
+      await pause(200);
+      p.keys("Tab");
+      await pause(200);
+      p.type(" eip");
+      p.keys("Enter");
+      await p.waitFor((s) => /host's shadow \(slot 0/.test(s), "translate's output");
+      await p.prompt("(lguest) ");
+    } finally {
+      p.close();
+    }
+  });
+
+  it(
+    "Ctrl-C stops continue and returns to the prompt; guest output is kept",
+    { timeout: 60_000 },
+    async () => {
+      const p = new Pane(["--bare", "16", "examples/ticker.elf"]);
+      try {
+        await p.prompt();
+        p.type("continue");
+        p.keys("Enter");
+        await p.waitFor((s) => s.includes("tick 2"), "the guest's output while it runs");
+        p.keys("C-c");
+        const s = await p.waitFor((s) => /\[\d+\] interrupted/.test(s), "the interruption");
+        assert.match(
+          s,
+          /ticker: counting forever\ntick 1\ntick 2\n(tick \d+\n)*\[\d+\] interrupted\n=> 0x001000/,
+        );
+        await p.prompt();
+        // The session goes on.
+        p.type("x/2d 0x1000f8");
+        p.keys("Enter");
+        await p.waitFor(
+          (s) => /0x001000f8: 0x[0-9a-f]{8} 0x[0-9a-f]{8}/.test(s),
+          "x after the interruption",
+        );
+      } finally {
+        p.close();
+      }
+    },
+  );
+
+  it("guest output arriving while the prompt waits is printed above it, the prompt redrawn", {
+    timeout: 60_000,
+  }, async () => {
+    const p = new Pane(["--bare", "16", "examples/ticker.elf"]);
+    try {
+      await p.prompt();
+      p.type("c &");
+      p.keys("Enter");
+      await p.waitFor((s) => s.includes("running in the background"), "the background run");
+      await p.prompt();
+      p.type("x/4b 0x1000");
+      // Ticks keep arriving above the half-typed line, which stays intact at the bottom.
+      await p.waitFor((s) => /tick 2/.test(s), "ticks while the prompt waits");
+      const before = p.screen().match(/tick (\d+)/g)!.length;
+      await p.waitFor((s) => s.match(/tick (\d+)/g)!.length > before, "another tick");
+      assert.equal(p.lastLine(), "(bare) x/4b 0x1000");
+      // Looking works while it runs; interrupt stops it.
+      p.keys("Enter");
+      await p.waitFor((s) => /0x00001000: 00 00 00 00/.test(s), "x while running");
+      p.type("interrupt");
+      p.keys("Enter");
+      await p.waitFor((s) => /\[\d+\] interrupted/.test(s), "interrupt");
+      await p.prompt();
+    } finally {
+      p.close();
+    }
+  });
+
+  it("keeps history between runs and clears a line on Ctrl-C", { timeout: 60_000 }, async () => {
+    rmSync(HIST, { force: true });
+    const a = new Pane(["--bare", "16", "examples/hello.elf"]);
+    try {
+      await a.prompt();
+      a.type("disasm eip 2");
+      a.keys("Enter");
+      await a.waitFor((s) => /=> 0x[0-9a-f]{8}:/.test(s), "disasm");
+      a.type("quit");
+      a.keys("Enter");
+      await a.waitFor((s) => s.includes("[exit 0]"), "exit");
+    } finally {
+      a.close();
+    }
+    const b = new Pane(["--bare", "16", "examples/hello.elf"]);
+    try {
+      await b.prompt();
+      b.keys("Up");
+      await b.waitFor(() => b.lastLine() === "(bare) quit", "the last command recalled");
+      b.keys("Up");
+      await b.waitFor(() => b.lastLine() === "(bare) disasm eip 2", "the one before");
+      b.keys("C-c");
+      await b.waitFor((s) => s.includes("(bare) disasm eip 2^C"), "the line dropped");
+      await b.prompt();
+    } finally {
+      b.close();
+    }
+  });
+});
