@@ -168,7 +168,9 @@ export class Guest {
   readonly trapBreak: Set<number> = new Set();
   /** Hypercall numbers for which `run` returns "trap" before executing them. */
   readonly hcallBreak: Set<number> = new Set();
-  private skipBreakOnce = false;
+  /** Let the next trap (resp. hypercall) pass a break on it: the one just reported. */
+  private skipTrapBreak = false;
+  private skipHcallBreak = false;
   private userStop = false;
 
   /** @param o sizes; the CPU's physical memory is made here */
@@ -465,13 +467,17 @@ export class Guest {
     const cpu = this.cpu;
     const v = cpu.exitVector, err = cpu.exitError;
     this.onTrap?.(v, err, cpu.exitCr2);
-    if (this.trapBreak.has(v) && !this.skipBreakOnce) {
-      // Stop before handling: put EIP back so continuing re-raises it.
-      if (cpu.exitTrap) cpu.eip = cpu.instrStart;
-      this.skipBreakOnce = true;
+    if (this.trapBreak.has(v) && !this.skipTrapBreak) {
+      // Stop before handling: put EIP back so continuing re-raises it (and the
+      // INT, if it was one, has not retired after all).
+      if (cpu.exitTrap) {
+        cpu.eip = cpu.instrStart;
+        cpu.unretire();
+      }
+      this.skipTrapBreak = true;
       return "trap";
     }
-    this.skipBreakOnce = false;
+    this.skipTrapBreak = false;
     switch (v) {
       case 13:
         if (err === 0 && this.emulateInsn()) return null;
@@ -521,12 +527,13 @@ export class Guest {
   private hypercallTrap(): RunStop | null {
     const r = this.cpu.regs;
     const nr = r[0] >>> 0;
-    if (this.hcallBreak.has(nr) && !this.skipBreakOnce) {
+    if (this.hcallBreak.has(nr) && !this.skipHcallBreak) {
       this.cpu.eip = this.cpu.instrStart;
-      this.skipBreakOnce = true;
+      this.cpu.unretire();
+      this.skipHcallBreak = true;
       return "trap";
     }
-    this.skipBreakOnce = false;
+    this.skipHcallBreak = false;
     drainAsync(this);
     if (!this.dead) doHcall(this, nr, r[3], r[1], r[2], r[6]);
     return null;

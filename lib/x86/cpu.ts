@@ -1558,6 +1558,15 @@ export class CPU {
     this.codePage[page] = 0;
   }
 
+  /**
+   * Take back the count of the last retired instruction: for an embedder that
+   * puts EIP back to a trap-type instruction (INT n) it stopped at, so that
+   * running on re-executes it without counting it twice.
+   */
+  unretire(): void {
+    this.icountBase--;
+  }
+
   /** Undo a slice cut: restore the real remaining budget. True if there was one. */
   private uncut(): boolean {
     if (this.sliceCut < 0) return false;
