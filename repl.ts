@@ -384,7 +384,13 @@ if (import.meta.main) {
     status = await main(process.argv.slice(2));
   } catch (e) {
     if (e instanceof BootError) fail(e.message);
-    throw e;
+    // Anything else is a bug in lguest.ts: still one line (LGUEST_TS_DEBUG=1 for the stack).
+    if (process.env.LGUEST_TS_DEBUG) throw e;
+    fail(
+      `internal error: ${
+        e instanceof Error ? e.message : String(e)
+      } (LGUEST_TS_DEBUG=1 shows where)`,
+    );
   }
   process.exit(status);
 }

@@ -96,7 +96,11 @@ describe("launcher command line", () => {
   });
 
   it("gives one-line errors for bad input", () => {
-    const bad: string[][] = [[], ["0", "k"], ["abc", "k"], ["4096", "k"], ["--nope", "16", "k"], [
+    const bad: string[][] = [[], ["0", "k"], ["abc", "k"], ["4096", "k"], ["2048", "k"], [
+      "--nope",
+      "16",
+      "k",
+    ], [
       "16",
     ], [
       "--pagetables=sideways",

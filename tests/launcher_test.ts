@@ -116,8 +116,8 @@ describe("launcher: malformed input is a one-line BootError", () => {
   });
 
   it("memory size out of range", () => {
-    for (const memMiB of [0, 1, 2049, 1.5, NaN, -16]) {
-      refuses({ memMiB }, /memory size must be 2 to 2048 MiB/);
+    for (const memMiB of [0, 1, 1025, 2048, 1.5, NaN, -16]) {
+      refuses({ memMiB }, /memory size must be 2 to 1024 MiB for an lguest guest/);
     }
   });
 

@@ -53,7 +53,7 @@ export class BareMachine {
    * @param console receives COM1 output bytes
    */
   constructor(memMiB: number, console: (byte: number) => void = () => {}) {
-    this.mem = new PhysicalMemory(memMiB << 20);
+    this.mem = new PhysicalMemory(memMiB * 0x100000);
     this.cpu = new CPU(this.mem);
     this.uart = new Uart16550(COM1, console);
     this.cpu.registerPorts(COM1, 8, this.uart);

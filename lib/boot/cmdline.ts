@@ -59,7 +59,8 @@ options (before the memory size, or right after the kernel file):
   -i, --interactive    after the -x/-c commands, stay in the REPL
   -h, --help           this text`;
 
-const MAX_MIB = 2048;
+/** The CPU keeps physical addresses below 2 GiB (int32 TLB arithmetic); guests need far less. */
+const MAX_MIB = 1024;
 
 /** Parse launcher arguments; throws {@link BootError} with a one-line message on bad input. */
 export function parseLauncherArgs(argv: string[]): LauncherArgs {

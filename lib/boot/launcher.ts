@@ -74,7 +74,7 @@ export const BZIMAGE_LOAD = 0x100000;
 /** Device pages above RAM (left over from the old lguest bus). */
 export const DEVICE_PAGES = 256;
 /** Guest RAM limits in MiB. */
-export const MIN_MEM_MIB = 2, MAX_MEM_MIB = 2048;
+export const MIN_MEM_MIB = 2, MAX_MEM_MIB = 1024;
 
 const MAGIC_2007 = new TextEncoder().encode("GenuineLguest");
 
@@ -111,9 +111,12 @@ export class Launcher implements LauncherHooks {
 
   /** Lay out memory, load everything and start the guest at its entry point. */
   constructor(o: LaunchOptions) {
+    // An lguest guest (non-PAE, no highmem, kernel at 0xC0000000) can use under 1 GiB;
+    // the cap also keeps the host's own pages (above RAM and the device window) below
+    // 2 GiB of physical address space.
     if (!Number.isInteger(o.memMiB) || o.memMiB < MIN_MEM_MIB || o.memMiB > MAX_MEM_MIB) {
       throw new BootError(
-        `memory size must be ${MIN_MEM_MIB} to ${MAX_MEM_MIB} MiB, not ${o.memMiB}`,
+        `memory size must be ${MIN_MEM_MIB} to ${MAX_MEM_MIB} MiB for an lguest guest, not ${o.memMiB}`,
       );
     }
     const ram = o.memMiB * 0x100000; // (not << 20: 2048 MiB would overflow int32)
