@@ -7,6 +7,8 @@
  * @module
  */
 
+import { EFLAGS_BITS } from "../x86/flags.ts";
+
 /** `0x` and `digits` lower-case hex digits of `v` (taken as unsigned 32-bit). */
 export function hex(v: number, digits = 8): string {
   return "0x" + (v >>> 0).toString(16).padStart(digits, "0");
@@ -63,26 +65,6 @@ export function pteFlags(e: number, level: "pde" | "pte" = "pte"): string {
   if (avl !== 0) out.push(`avl=${avl}`);
   return out.join(" ");
 }
-
-/** EFLAGS bits by name, lowest first. */
-const EFLAGS_BITS: [number, string][] = [
-  [0x1, "CF"],
-  [0x4, "PF"],
-  [0x10, "AF"],
-  [0x40, "ZF"],
-  [0x80, "SF"],
-  [0x100, "TF"],
-  [0x200, "IF"],
-  [0x400, "DF"],
-  [0x800, "OF"],
-  [0x4000, "NT"],
-  [0x10000, "RF"],
-  [0x20000, "VM"],
-  [0x40000, "AC"],
-  [0x80000, "VIF"],
-  [0x100000, "VIP"],
-  [0x200000, "ID"],
-];
 
 /** EFLAGS decoded: `[ IF ZF ] IOPL=0`. */
 export function eflagsText(f: number): string {

@@ -46,6 +46,26 @@ export const VIP = 0x100000;
 /** CPUID-available flag (software may toggle it). */
 export const ID = 0x200000;
 
+/** The single-bit EFLAGS flags by name, lowest first (IOPL, two bits, is apart). */
+export const EFLAGS_BITS: readonly (readonly [number, string])[] = [
+  [0x1, "CF"],
+  [0x4, "PF"],
+  [0x10, "AF"],
+  [0x40, "ZF"],
+  [0x80, "SF"],
+  [0x100, "TF"],
+  [0x200, "IF"],
+  [0x400, "DF"],
+  [0x800, "OF"],
+  [0x4000, "NT"],
+  [0x10000, "RF"],
+  [0x20000, "VM"],
+  [0x40000, "AC"],
+  [0x80000, "VIF"],
+  [0x100000, "VIP"],
+  [0x200000, "ID"],
+];
+
 /** The six arithmetic status flags. */
 export const ARITH_FLAGS = CF | PF | AF | ZF | SF | OF;
 

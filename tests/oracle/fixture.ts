@@ -16,6 +16,7 @@
  * @module
  */
 
+import { EFLAGS_BITS } from "../../lib/x86/flags.ts";
 import { gunzipSync, gzipSync } from "fflate";
 import { readdirSync, readFileSync } from "node:fs";
 
@@ -248,24 +249,8 @@ export interface Mismatch {
   got: string;
 }
 
-/** Names of the EFLAGS bits, for readable diffs. */
-const FLAG_BITS: [number, string][] = [
-  [0x1, "CF"],
-  [0x4, "PF"],
-  [0x10, "AF"],
-  [0x40, "ZF"],
-  [0x80, "SF"],
-  [0x100, "TF"],
-  [0x200, "IF"],
-  [0x400, "DF"],
-  [0x800, "OF"],
-  [0x3000, "IOPL"],
-  [0x4000, "NT"],
-  [0x40000, "AC"],
-  [0x80000, "VIF"],
-  [0x100000, "VIP"],
-  [0x200000, "ID"],
-];
+/** Names of the EFLAGS bits, for readable diffs (IOPL as one two-bit field). */
+const FLAG_BITS: readonly (readonly [number, string])[] = [...EFLAGS_BITS, [0x3000, "IOPL"]];
 
 /** Render the flag bits of `v` selected by `mask` as names ("CF ZF"). */
 export function flagNames(v: number, mask = -1): string {
