@@ -13,7 +13,6 @@
 %include "elf32.inc"
 ELF_BEGIN
 
-COM1 equ 0x3f8
 
 _start:
         mov esp, stack_top
@@ -51,42 +50,7 @@ _start:
         cli
         hlt
 
-; puts: print the NUL-terminated string at ESI
-puts:   lodsb
-        test al, al
-        jz .ret
-        call putc
-        jmp puts
-.ret:   ret
-
-; putc: wait for the UART's transmit holding register, then send AL
-putc:   push edx
-        push eax
-        mov dx, COM1 + 5                ; line status register
-.wait:  in al, dx
-        test al, 0x20                   ; THR empty?
-        jz .wait
-        pop eax
-        mov dx, COM1
-        out dx, al
-        pop edx
-        ret
-
-; putdec: print EAX in decimal
-putdec: mov ecx, 10
-        xor ebx, ebx                    ; digit count
-.div:   xor edx, edx
-        div ecx
-        push edx
-        inc ebx
-        test eax, eax
-        jnz .div
-.out:   pop eax
-        add al, '0'
-        call putc
-        dec ebx
-        jnz .out
-        ret
+%include "com1.inc"
 
 greeting: db "Hello from lguest.ts: an i386 in TypeScript.", 10, 0
 result:   db "primes below 20000: ", 0

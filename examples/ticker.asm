@@ -12,7 +12,6 @@
 %include "elf32.inc"
 ELF_BEGIN
 
-COM1 equ 0x3f8
 
 _start:
         mov esp, stack_top
@@ -30,44 +29,7 @@ _start:
         call putc
         jmp .loop
 
-; puts: print the NUL-terminated string at ESI
-puts:   lodsb
-        test al, al
-        jz .ret
-        call putc
-        jmp puts
-.ret:   ret
-
-; putc: wait for the UART's transmit holding register, then send AL
-putc:   push edx
-        push eax
-        mov dx, COM1 + 5
-.wait:  in al, dx
-        test al, 0x20
-        jz .wait
-        pop eax
-        mov dx, COM1
-        out dx, al
-        pop edx
-        ret
-
-; putdec: print EAX in decimal
-putdec: push ebx
-        mov ecx, 10
-        xor ebx, ebx
-.div:   xor edx, edx
-        div ecx
-        push edx
-        inc ebx
-        test eax, eax
-        jnz .div
-.out:   pop eax
-        add al, '0'
-        call putc
-        dec ebx
-        jnz .out
-        pop ebx
-        ret
+%include "com1.inc"
 
 greeting: db "ticker: counting forever", 10, 0
 tick_msg: db "tick ", 0
