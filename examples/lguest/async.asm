@@ -45,12 +45,7 @@ _start:
         PUTS `async: the async hypercall ring, LOAD_TLS and LOAD_GDT_ENTRY\n`
 
         ; identity map 0..4 MiB, except the window, which maps A_i
-        mov edi, PTES
-        mov eax, PTE_P | PTE_RW
-        mov ecx, 1024
-.pte:   stosd
-        add eax, 4096
-        loop .pte
+        FILL_PTES PTES, PTE_P | PTE_RW, 1024
         xor ecx, ecx
 .win:   mov eax, ecx
         shl eax, 12

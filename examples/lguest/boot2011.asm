@@ -46,12 +46,7 @@ _start:
         PUTS `boot2011: started in the host's linear mode (virtual == physical)\n`
 
         ; PTEs for 0..4 MiB: phys | P | RW, as head_32.S writes them
-        mov edi, PTES
-        mov eax, PTE_P | PTE_RW
-        mov ecx, 1024
-.pte:   stosd
-        add eax, 4096
-        loop .pte
+        FILL_PTES PTES, PTE_P | PTE_RW, 1024
         mov dword [PTE_OF(RO_PAGE)], RO_PAGE | PTE_P
         mov dword [PTE_OF(HOLE)], 0
         ; the page directory: entries 0 and 768 share the PTE page

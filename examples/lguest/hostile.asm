@@ -95,12 +95,7 @@ init:
 
 ; own_tables: identity-map 0..4 MiB with our own tables (PTEs P|RW) and switch to them
 own_tables:
-        mov edi, PTES
-        mov eax, PTE_P | PTE_RW
-        mov ecx, 1024
-.pte:   stosd
-        add eax, 4096
-        loop .pte
+        FILL_PTES PTES, PTE_P | PTE_RW, 1024
         mov edi, PGDIR
         xor eax, eax
         mov ecx, 1024

@@ -44,12 +44,7 @@ _start:
 
         ; identity-map 0..4 MiB for the kernel only (P|RW), then open the
         ; task's code and stack pages to ring 3 (U/S)
-        mov edi, PTES
-        mov eax, PTE_P | PTE_RW
-        mov ecx, 1024
-.pte:   stosd
-        add eax, 4096
-        loop .pte
+        FILL_PTES PTES, PTE_P | PTE_RW, 1024
         mov dword [PTE_OF(UPAGE)], 0
         mov eax, user_code
 .user:  mov ebx, eax
