@@ -380,6 +380,7 @@ export class Guest {
   private setFastPaths(): void {
     const cpu = this.cpu;
     cpu.pageFaultHook = this.trapBreak.has(14) ? null : this.fastPageFault;
+    cpu.softIntHook = this.fastSoftInt;
     const l = this.launcher;
     cpu.ioTrap = this.trapBreak.has(13) || l === null || !l.portIn || !l.portOut
       ? null
@@ -387,6 +388,7 @@ export class Guest {
   }
 
   private readonly fastPageFault = (lin: number, err: number): boolean => {
+    this.skipTrapBreak = false;
     const r = this.pt.demandPage(lin, err);
     this.onPageFault?.(lin, err, r);
     // A fault it cannot fix leaves run() as #PF; handleTrap takes this result from here.
@@ -397,6 +399,41 @@ export class Guest {
   /** demandPage's result for the fault the fast path could not fix (-1: none). */
   private lastFastFault = -1;
   private lastFastFaultAddr = 0;
+
+  /**
+   * INT n handled inside the instruction: a hypercall (executed; the run loop
+   * is asked to come round when the call changed what it schedules: HALT, the
+   * clock event, pending interrupts), or a software interrupt the guest may
+   * take (reflected through its IDT, as handleTrap would). Anything else —
+   * a privilege violation, a missing handler, a break the debugger set —
+   * takes the ordinary exit.
+   */
+  private readonly fastSoftInt = (v: number, source: number): boolean => {
+    const cpu = this.cpu;
+    if (this.trapBreak.has(v) || source !== 1) return false;
+    this.skipTrapBreak = false; // a break passed once is passed: this one is new
+    if (v === LGUEST_TRAP_ENTRY) {
+      if (cpu.cpl > 1 || this.hcallBreak.has(cpu.regs[0] >>> 0)) return false;
+      this.skipHcallBreak = false;
+      this.onTrap?.(v, -1, 0);
+      const deadline = this.timerDeadline;
+      const r = cpu.regs;
+      drainAsync(this);
+      if (!this.dead) doHcall(this, r[0] >>> 0, r[3], r[1], r[2], r[6]);
+      // Come round to the host loop when the call changed what it schedules, or an
+      // interrupt is pending (SEND_INTERRUPTS exists for exactly that).
+      if (this.halted || this.timerDeadline !== deadline || this.irqsPending !== 0) {
+        cpu.requestStop();
+      }
+      return true;
+    }
+    const dpl = v === 7 || v === 13 || v === 14 || (v >= 32 && v !== SYSCALL_VECTOR)
+      ? 0
+      : this.idt.dpl(v);
+    if (cpu.cpl > dpl || !this.idt.present(v)) return false;
+    this.onTrap?.(v, -1, 0);
+    return deliverTrap(this, v, -1);
+  };
 
   private readonly fastIo = {
     in: (port: number, size: number): number =>

@@ -324,6 +324,15 @@ export class CPU {
    * is expensive in some engines. Returning false raises #PF as usual.
    */
   pageFaultHook: ((lin: number, errcode: number) => boolean) | null = null;
+  /**
+   * Optional embedder hook for INT n / INT3 / INTO / INT1 on vectors it
+   * intercepts (exitVectors): called once the instruction has retired (EIP
+   * after it), with the vector and its source (interrupts.ts `Source`).
+   * Returning true means the embedder handled it (it may have changed EIP,
+   * CS, the stack…) and execution goes on without leaving run(); false exits
+   * as usual.
+   */
+  softIntHook: ((vector: number, source: number) => boolean) | null = null;
   /** Error code of the fault a walk just found (for pageFaultHook). */
   private pfPendingErr = 0;
   /**

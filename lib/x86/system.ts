@@ -336,6 +336,10 @@ export function iret(cpu: CPU, o16: boolean): void {
  * INT1/ICEBP (source 2: exempt). They retire, then deliver or exit.
  */
 export function softwareInterrupt(cpu: CPU, vector: number, source: number): void {
+  // An embedder that intercepts the vector may handle it right here: the
+  // instruction has done its work, so nothing needs unwinding.
+  const hook = cpu.softIntHook;
+  if (hook !== null && cpu.exitVectors[vector] !== 0 && hook(vector, source)) return;
   cpu.trap(vector, source);
 }
 
