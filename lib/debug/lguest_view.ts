@@ -14,23 +14,13 @@ import type { Guest } from "../lguest/guest.ts";
 import { GDT_ENTRIES, LGUEST_DATA, LGUEST_IRQS, LHCALL_RING_SIZE } from "../lguest/abi.ts";
 import { isHostEntry } from "../lguest/segments.ts";
 import { hypercallName } from "../lguest/hypercalls.ts";
-import { CS, DS, ES, FS, GS, SS } from "../x86/cpu.ts";
 import { vectorName } from "../x86/flags.ts";
 import { columns, descriptorText, hex, hexs } from "./format.ts";
+import { GPR32, SEGS } from "./registers.ts";
 import { dumpTables, plural, type Read32, stepText, tlbText, type Walk, walk } from "./paging.ts";
 
 /** A named snapshot of the host's state for a guest: key → printable value. */
 export type Snapshot = Map<string, string>;
-
-const SEG_NAMES: [string, number][] = [
-  ["cs", CS],
-  ["ss", SS],
-  ["ds", DS],
-  ["es", ES],
-  ["fs", FS],
-  ["gs", GS],
-];
-const GPR = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"];
 
 /** Bits set in a 32-bit mask as a list: `IRQ 0, 3`. */
 export function bitList(v: number, what = "IRQ"): string {
@@ -59,10 +49,10 @@ function timerText(g: Guest): string {
 export function snapshotGuest(g: Guest): Snapshot {
   const s: Snapshot = new Map();
   const cpu = g.cpu;
-  GPR.forEach((n, i) => s.set(n, hex(cpu.regs[i])));
+  GPR32.forEach((n, i) => s.set(n, hex(cpu.regs[i])));
   s.set("eip", hex(cpu.eip));
   s.set("eflags", hex(cpu.getEflags()));
-  for (const [n, i] of SEG_NAMES) s.set(n, `${hex(cpu.sreg[i], 4)} base ${hex(cpu.sbase[i])}`);
+  for (const [n, i] of SEGS) s.set(n, `${hex(cpu.sreg[i], 4)} base ${hex(cpu.sbase[i])}`);
   s.set("cr0", hex(cpu.cr0));
   s.set("cr3", hex(cpu.cr3));
   s.set("cpl", String(cpu.cpl));

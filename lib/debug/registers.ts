@@ -11,13 +11,19 @@
 import { type CPU, CS, DS, ES, FS, GS, SS } from "../x86/cpu.ts";
 import { EFLAGS_NAMES } from "./format.ts";
 
-const GPR32 = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"];
+/** The 32-bit general registers, in encoding order. */
+export const GPR32: readonly string[] = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"];
 const GPR16 = ["ax", "cx", "dx", "bx", "sp", "bp", "si", "di"];
 const GPR8 = ["al", "cl", "dl", "bl", "ah", "ch", "dh", "bh"];
-const SEGS: [string, number][] = [["es", ES], ["cs", CS], ["ss", SS], ["ds", DS], ["fs", FS], [
-  "gs",
-  GS,
-]];
+/** The segment registers and their numbers, in display order. */
+export const SEGS: readonly (readonly [string, number])[] = [
+  ["cs", CS],
+  ["ss", SS],
+  ["ds", DS],
+  ["es", ES],
+  ["fs", FS],
+  ["gs", GS],
+];
 
 /** Every register name the debugger knows, for completion. */
 export const REGISTER_NAMES: readonly string[] = [

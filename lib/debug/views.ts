@@ -8,7 +8,7 @@
  * @module
  */
 
-import { CR0_PG, CS, DS, ES, FS, GS, SS } from "../x86/cpu.ts";
+import { CR0_PG, SS } from "../x86/cpu.ts";
 import { vectorName } from "../x86/flags.ts";
 import type { HypercallRecord } from "../lguest/hypercalls.ts";
 import type { Guest } from "../lguest/guest.ts";
@@ -28,15 +28,7 @@ import {
 } from "./format.ts";
 import { formatTlb, plural, tlbRuns } from "./paging.ts";
 import { DebugError } from "./expr.ts";
-
-const SEGS: [string, number][] = [
-  ["cs", CS],
-  ["ss", SS],
-  ["ds", DS],
-  ["es", ES],
-  ["fs", FS],
-  ["gs", GS],
-];
+import { SEGS } from "./registers.ts";
 
 /** `regs`: general registers, EIP/EFLAGS, segments with their descriptor caches, CRs. */
 export function regsText(d: Debugger): string[] {
