@@ -25,10 +25,8 @@ import {
   EBP,
   EBX,
   ECX,
-  EDI,
   EDX,
   ES,
-  ESI,
   ESP,
   FS,
   GS,
@@ -40,7 +38,7 @@ import {
   P_SEG_SHIFT,
   SS,
 } from "./cpu.ts";
-import { AF, CF, DF, IF, IOPL, OF, PF, SF, Vec, ZF } from "./flags.ts";
+import { AF, CF, DF, IF, IOPL, PF, SF, Vec, ZF } from "./flags.ts";
 import {
   aad,
   aam,
@@ -1234,13 +1232,9 @@ function enter(cpu: CPU, size: number, level: number, o16: boolean): void {
   // Then the processor checks that the new stack top is writable: a fault here leaves
   // the frame written but every register unchanged (as observed on Intel parts).
   if (size > 0) cpu.probeWrite((sp - size + ssb) | 0, n);
-  if (o16) regs16Set(cpu, EBP, frame);
+  if (o16) cpu.regs16[EBP << 1] = frame;
   else regs[EBP] = frame;
   regs[ESP] = (sp - size) | 0;
-}
-
-function regs16Set(cpu: CPU, r: number, v: number): void {
-  cpu.regs16[r << 1] = v;
 }
 
 // ------------------------------------------------------------------ 0F map
@@ -1563,6 +1557,3 @@ function xadd(cpu: CPU, byte: boolean): void {
     setReg(cpu, r, d, o16);
   }
 }
-
-/** Registers and constants re-exported for the families that share them. */
-export { EDI, ESI, OF, P_REPNZ, P_REPZ };

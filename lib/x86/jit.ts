@@ -142,7 +142,7 @@ export function translate(cpu: CPU, lin: number, pa: number): Block | null {
     const out: string[] = [];
     let term = false;
     try {
-      term = emit(code, out, (eip + (code.pa - start)) | 0, () => (eip + (code.pa - start)) | 0);
+      term = emit(code, out, () => (eip + (code.pa - start)) | 0);
     } catch (e) {
       if (e !== PAGE_END && e !== UNSUPPORTED) throw e;
       break;
@@ -171,7 +171,7 @@ return function block_${(lin >>> 0).toString(16)}(c) {
  * instruction ends the block (it set `c.eip`). Throws UNSUPPORTED for anything
  * the interpreter must run.
  */
-function emit(code: Code, out: string[], _here: number, next: () => number): boolean {
+function emit(code: Code, out: string[], next: () => number): boolean {
   let seg = -1, lock = false;
   let op = code.u();
   // At most one LOCK and one segment override are handled here; other prefixes and
