@@ -42,6 +42,11 @@ export class HostPages {
     this.inUse--;
   }
 
+  /** The pages not handed out, in the order `alloc` will take them from the end (for audits). */
+  get freePages(): readonly number[] {
+    return this.free;
+  }
+
   /** True when `pa` lies in the pool. */
   owns(pa: number): boolean {
     return pa >= this.base && pa < this.base + this.count * 4096;

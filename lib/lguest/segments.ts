@@ -82,15 +82,8 @@ export class GuestGdt {
 
   /** Copy the entries into the CPU's GDT page, the host's own entries in their places. */
   private sync(): void {
-    const mem = this.g.mem;
-    for (let i = 0; i < GDT_ENTRIES; i++) {
-      let lo = this.entries[i * 2], hi = this.entries[i * 2 + 1];
-      if (i === GDT_ENTRY_LGUEST_CS) [lo, hi] = [HOST_CS_LO, HOST_CS_HI];
-      else if (i === GDT_ENTRY_LGUEST_DS) [lo, hi] = [HOST_DS_LO, HOST_DS_HI];
-      else if (i === GDT_ENTRY_TSS || i === GDT_ENTRY_DOUBLEFAULT_TSS) lo = hi = 0;
-      mem.write32(this.page + i * 8, lo);
-      mem.write32(this.page + i * 8 + 4, hi);
-    }
+    const image = hostGdtImage(this.entries), mem = this.g.mem;
+    for (let i = 0; i < image.length; i++) mem.write32(this.page + i * 4, image[i]);
   }
 
   /** LHCALL_LOAD_GDT_ENTRY(i, lo, hi). */
@@ -134,6 +127,25 @@ export class GuestGdt {
     }
     if (seg === CS) cpu.csChanged();
   }
+}
+
+/**
+ * The GDT the CPU uses, as dwords (lo, hi per entry), made from the guest's
+ * fixed-up `entries`: the host's code and data segments in entries 10 and 11,
+ * its TSS entries (16, 31) empty. What the host page must hold at all times
+ * (the audit compares it).
+ */
+export function hostGdtImage(entries: Int32Array): Int32Array {
+  const out = new Int32Array(GDT_ENTRIES * 2);
+  for (let i = 0; i < GDT_ENTRIES; i++) {
+    let lo = entries[i * 2], hi = entries[i * 2 + 1];
+    if (i === GDT_ENTRY_LGUEST_CS) [lo, hi] = [HOST_CS_LO, HOST_CS_HI];
+    else if (i === GDT_ENTRY_LGUEST_DS) [lo, hi] = [HOST_DS_LO, HOST_DS_HI];
+    else if (i === GDT_ENTRY_TSS || i === GDT_ENTRY_DOUBLEFAULT_TSS) lo = hi = 0;
+    out[i * 2] = lo;
+    out[i * 2 + 1] = hi;
+  }
+  return out;
 }
 
 /** The data segment registers, in the order the host reloads them. */

@@ -80,7 +80,7 @@ export const CR0_WP = 0x10000, CR0_AM = 0x40000, CR0_PG = 0x80000000 | 0;
 export const CR4_TSD = 4, CR4_PSE = 0x10, CR4_PAE = 0x20, CR4_PGE = 0x80, CR4_OSFXSR = 0x200;
 
 /** TLB entry permission bits (low 12 bits of an entry; the rest is physPage ^ linPage). */
-const TLB_SUP = 1, TLB_USER = 2;
+export const TLB_SUP = 1, TLB_USER = 2;
 
 /** A codeMap value: this address starts no translatable block. */
 const NO_BLOCK = -0x7fffffff;
