@@ -66,6 +66,7 @@ export { BootError } from "./lib/boot/errors.ts";
 export { parseLauncherArgs, USAGE } from "./lib/boot/cmdline.ts";
 export type { LauncherArgs } from "./lib/boot/cmdline.ts";
 export { COM1, Uart16550 } from "./lib/boot/uart.ts";
+export { CONSOLE_LOG_BYTES, ConsoleLog, ConsoleReader } from "./lib/boot/console_log.ts";
 
 // ------------------------------------------------------------------ the debugger
 export { Debugger, watchText } from "./lib/debug/debugger.ts";

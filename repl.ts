@@ -10,8 +10,9 @@
  * the terminal (line editing, Tab completion, history in ~/.lguest_ts_history,
  * Ctrl-C to stop a running guest), from a file (`-x FILE`), from the command
  * line (`-c "cmd; cmd"`) or from a pipe. The guest's console shares the
- * terminal: its output is printed as it arrives while the guest runs, kept
- * whole while it is paused, and the prompt is redrawn after it.
+ * terminal: its output is read as a stream from the machine's bounded console
+ * log and printed as it arrives while the guest runs (whole lines above a
+ * waiting prompt, which is redrawn after them).
  *
  * With `--run` it boots the kernel under the lguest host and runs it to its
  * end: the guest's console goes to stdout; how it ended, the retired-instruction
@@ -29,6 +30,7 @@ import process from "node:process";
 import { BootError } from "./lib/boot/errors.ts";
 import { type LauncherArgs, parseLauncherArgs, USAGE } from "./lib/boot/cmdline.ts";
 import { Launcher } from "./lib/boot/launcher.ts";
+import type { ConsoleLog, ConsoleReader } from "./lib/boot/console_log.ts";
 import { BareMachine } from "./lib/boot/bare.ts";
 import { isElf, parseElf } from "./lib/boot/elf.ts";
 import { Debugger } from "./lib/debug/debugger.ts";
@@ -89,7 +91,7 @@ function runBare(args: LauncherArgs, kernel: Uint8Array): number {
   return r.status;
 }
 
-function launch(args: LauncherArgs, kernel: Uint8Array, out: (b: number) => void): Launcher {
+function launch(args: LauncherArgs, kernel: Uint8Array, out?: (b: number) => void): Launcher {
   return new Launcher({
     memMiB: args.memMiB,
     kernel,
@@ -136,21 +138,25 @@ function runLguest(args: LauncherArgs, kernel: Uint8Array): number {
 
 // ------------------------------------------------------------------ the REPL
 
+/** Longest partial guest line held back while a prompt is on screen. */
+const PARTIAL_LINE_MAX = 4096;
+
 /** The terminal, shared by the guest's console and the debugger's output. */
 class Terminal {
   /** readline, when interactive. */
   rl: readline.Interface | null = null;
   /** A prompt is on the screen, waiting for input. */
   prompting = false;
-  /** Guest output not yet printed. */
+  /** The guest's console, read as a stream (the machine keeps it in a bounded log). */
+  private reader: ConsoleReader | null = null;
+  /** A guest line begun and not yet printed (held back while prompting; bounded). */
   private guest = "";
   /** The last thing printed left the cursor mid-line. */
   private midLine = false;
 
-  /** Guest console byte. */
-  guestByte(b: number): void {
-    this.guest += String.fromCharCode(b);
-    if (this.guest.length > 4096 && !this.prompting) this.flushGuest();
+  /** Follow the guest's console. */
+  follow(log: ConsoleLog): void {
+    this.reader = log.reader();
   }
 
   private raw(s: string): void {
@@ -159,11 +165,25 @@ class Terminal {
     this.midLine = !s.endsWith("\n");
   }
 
-  /** Print pending guest output. With a prompt on screen, only whole lines (unless `all`). */
+  /**
+   * Print the guest output that arrived since the last call. With a prompt on
+   * screen, only whole lines (unless `all`, or the line grows past
+   * {@link PARTIAL_LINE_MAX}).
+   */
   flushGuest(all = false): void {
+    const r = this.reader;
+    if (r) {
+      const missed = r.missed, text = r.readText();
+      if (r.missed > missed) {
+        this.guest += `[lguest: ${r.missed - missed} bytes of console output dropped]\n`;
+      }
+      this.guest += text;
+    }
     if (this.guest === "") return;
     if (this.prompting && this.rl) {
-      const cut = all ? this.guest.length : this.guest.lastIndexOf("\n") + 1;
+      const cut = all || this.guest.length > PARTIAL_LINE_MAX
+        ? this.guest.length
+        : this.guest.lastIndexOf("\n") + 1;
       if (cut <= 0) return;
       const text = this.guest.slice(0, cut);
       this.guest = this.guest.slice(cut);
@@ -215,10 +235,9 @@ function loadHistory(path: string): string[] {
   }
 }
 
-function makeTarget(args: LauncherArgs, kernel: Uint8Array, term: Terminal): Target {
-  const out = (b: number) => term.guestByte(b);
-  if (!args.bare) return new LguestTarget(launch(args, kernel, out));
-  const m = new BareMachine(args.memMiB, out);
+function makeTarget(args: LauncherArgs, kernel: Uint8Array): Target {
+  if (!args.bare) return new LguestTarget(launch(args, kernel));
+  const m = new BareMachine(args.memMiB);
   m.loadKernel(kernel, args.kernel, args.kernelArgs.join(" "));
   const symbols = isElf(kernel) ? parseElf(kernel, args.kernel).symbols : new Map<string, number>();
   return new BareTarget(m, symbols);
@@ -226,7 +245,8 @@ function makeTarget(args: LauncherArgs, kernel: Uint8Array, term: Terminal): Tar
 
 async function repl(args: LauncherArgs, kernel: Uint8Array): Promise<number> {
   const term = new Terminal();
-  const target = makeTarget(args, kernel, term);
+  const target = makeTarget(args, kernel);
+  term.follow(target.output);
   const dbg = new Debugger(target);
   let quitWith: number | null = null;
   const session = new Session(dbg, {

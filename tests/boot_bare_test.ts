@@ -33,7 +33,7 @@ describe("bare machine", () => {
     const r = m.run(50_000_000);
     assert.equal(r.reason, "halt");
     assert.equal(r.status, 0);
-    const out = m.uart.text();
+    const out = m.output.text();
     assert.match(out, /^Hello from lguest\.ts/);
     assert.ok(out.includes(`primes below 20000: ${primesBelow(20000)}\n`), out);
   });
@@ -43,7 +43,7 @@ describe("bare machine", () => {
       const m = new BareMachine(16);
       m.loadKernel(hello);
       const r = m.run();
-      return { out: m.uart.text(), n: r.instructions };
+      return { out: m.output.text(), n: r.instructions };
     });
     assert.equal(runs[0].out, runs[1].out);
     assert.equal(runs[0].n, runs[1].n);

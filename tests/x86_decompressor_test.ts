@@ -204,7 +204,7 @@ function describeStop(m: BareMachine, exit: ExitCode): string {
   return `stopped by ${names}${detail} at eip=0x${
     eip.toString(16)
   } after ${cpu.icount} instructions\n` +
-    `${regs}\nCOM1: ${JSON.stringify(m.uart.text())}\n${disassemble(m, eip)}`;
+    `${regs}\nCOM1: ${JSON.stringify(m.output.text())}\n${disassemble(m, eip)}`;
 }
 
 describe("Debian i386 kernel decompressor, run bare", () => {
@@ -266,7 +266,7 @@ describe("Debian i386 kernel decompressor, run bare", () => {
 
     // Debian builds without X86_VERBOSE_BOOTUP, so the decompressor's debug_putstr
     // ("Decompressing Linux...") is compiled out; its warnings go to earlyprintk's UART.
-    const out = m.uart.text();
+    const out = m.output.text();
     assert.ok(
       out.includes("KASLR disabled: 'nokaslr' on cmdline.\r\n"),
       `COM1 output: ${JSON.stringify(out)}`,

@@ -19,6 +19,7 @@ import { isElf, loadElf, parseElf } from "./elf.ts";
 import { enterBzImage32, isBzImage, loadBzImage, parseBzImage } from "./bzimage.ts";
 import { findMultiboot, loadMultiboot, MULTIBOOT_BOOTLOADER_MAGIC } from "./multiboot.ts";
 import { COM1, Uart16550 } from "./uart.ts";
+import { CONSOLE_LOG_BYTES, ConsoleLog } from "./console_log.ts";
 
 /** isa-debug-exit's port (QEMU's convention: status = (value << 1) | 1). */
 export const DEBUG_EXIT_PORT = 0x501;
@@ -45,17 +46,25 @@ export class BareMachine {
   readonly cpu: CPU;
   /** COM1. */
   readonly uart: Uart16550;
+  /** What the guest sent to COM1: the last `outputBytes` (1 MiB by default), with counts. */
+  readonly output: ConsoleLog;
   /** Value written to the debug-exit port, if any. */
   debugExit: number | null = null;
 
   /**
    * @param memMiB RAM size in MiB
    * @param console receives COM1 output bytes
+   * @param outputBytes bytes of COM1 output kept in {@link output}
    */
-  constructor(memMiB: number, console: (byte: number) => void = () => {}) {
+  constructor(
+    memMiB: number,
+    console: (byte: number) => void = () => {},
+    outputBytes = CONSOLE_LOG_BYTES,
+  ) {
     this.mem = new PhysicalMemory(memMiB * 0x100000);
     this.cpu = new CPU(this.mem);
-    this.uart = new Uart16550(COM1, console);
+    const output = this.output = new ConsoleLog(outputBytes);
+    this.uart = new Uart16550(COM1, (b) => (output.push(b), console(b)));
     this.cpu.registerPorts(COM1, 8, this.uart);
     // A bare machine delivers every exception and interrupt through the guest's IDT;
     // until the guest loads one, the IDT is empty (any exception ends in a triple fault).

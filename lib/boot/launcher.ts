@@ -33,6 +33,7 @@ import { PhysicalMemory } from "../x86/memory.ts";
 import { Guest, type LauncherHooks } from "../lguest/guest.ts";
 import { BP, E820_RAM, KEEP_SEGMENTS, SUBARCH_LGUEST } from "./bootparams.ts";
 import { BootError } from "./errors.ts";
+import { ConsoleLog } from "./console_log.ts";
 import { isElf, parseElf } from "./elf.ts";
 import { PciBus } from "./pci.ts";
 import { VirtioConsole } from "./virtio_console.ts";
@@ -53,8 +54,10 @@ export interface LaunchOptions {
   cmdline?: string;
   /** Initial page tables: "linear" (2011, default) or "launcher" (2007). */
   pagetables?: "linear" | "launcher";
-  /** Receives console output bytes. */
+  /** Receives console output bytes as they arrive (the push form of {@link Launcher.output}). */
   console?: (byte: number) => void;
+  /** Bytes of console output kept in {@link Launcher.output} (default 1 MiB). */
+  outputBytes?: number;
   /** Host pages to reserve for shadow tables (default 4096: 16 MiB, committed lazily). */
   hostPages?: number;
   /**
@@ -98,8 +101,12 @@ export class Launcher implements LauncherHooks {
   readonly pci: PciBus = new PciBus();
   /** The virtio console (slot 1). */
   readonly console: VirtioConsole;
-  /** Everything the guest printed on its console. */
-  readonly output: number[] = [];
+  /**
+   * What the guest printed on its console: the last `outputBytes` bytes (1 MiB
+   * by default), with counts of all of it; read it as a stream with
+   * `output.reader()`.
+   */
+  readonly output: ConsoleLog;
   /** The loaded kernel. */
   readonly kernel: LoadedKernel;
   /** Guest-physical start of the initrd (0 when none). */
@@ -129,11 +136,12 @@ export class Launcher implements LauncherHooks {
       throw new BootError("the launcher's 2007 page tables are non-PAE: not with a PAE guest");
     }
     this.guest = new Guest(mem, { ramSize: ram, deviceEnd, pae: o.pae ?? false });
-    const sink = o.console ?? (() => {});
-    this.console = new VirtioConsole(barBase, (b) => {
-      this.output.push(b);
-      sink(b);
-    });
+    const output = this.output = new ConsoleLog(o.outputBytes);
+    const sink = o.console;
+    this.console = new VirtioConsole(
+      barBase,
+      sink ? (b) => (output.push(b), sink(b)) : (b) => output.push(b),
+    );
     this.pci.attach(1, this.console);
 
     const name = o.kernelName ?? "kernel";
@@ -167,9 +175,9 @@ export class Launcher implements LauncherHooks {
     this.guest.start(this.kernel.entry, this.pgdir);
   }
 
-  /** The console output so far as text. */
+  /** The console output still held (see {@link output}) as text. */
   text(): string {
-    return new TextDecoder("latin1").decode(new Uint8Array(this.output));
+    return this.output.text();
   }
 
   /** Port read, as the 4.9 launcher answers (§7.1). */

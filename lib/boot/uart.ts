@@ -17,9 +17,6 @@ export class Uart16550 implements PortHandler {
   private regs = new Uint8Array(8);
   private dll = 0;
   private dlm = 0;
-  /** Everything transmitted so far. */
-  readonly output: number[] = [];
-
   /** @param base first port (COM1 = 0x3F8); @param sink receives each transmitted byte */
   constructor(readonly base = COM1, private sink: (byte: number) => void = () => {}) {}
 
@@ -49,15 +46,9 @@ export class Uart16550 implements PortHandler {
     const dlab = (this.regs[3] & 0x80) !== 0;
     if (r === 0 && !dlab) {
       const b = value & 0xff;
-      this.output.push(b);
       this.sink(b);
     } else if (r === 0) this.dll = value & 0xff;
     else if (r === 1 && dlab) this.dlm = value & 0xff;
     else this.regs[r] = value & 0xff;
-  }
-
-  /** The transmitted bytes as text (Latin-1). */
-  text(): string {
-    return String.fromCharCode(...this.output);
   }
 }

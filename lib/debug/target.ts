@@ -18,6 +18,7 @@ import { deliver } from "../x86/interrupts.ts";
 import type { Guest } from "../lguest/guest.ts";
 import type { Launcher } from "../boot/launcher.ts";
 import type { BareMachine } from "../boot/bare.ts";
+import type { ConsoleLog } from "../boot/console_log.ts";
 import { LGUEST_TRAP_ENTRY } from "../lguest/abi.ts";
 import { type PagingMode, type Read32, type Walk, walk } from "./paging.ts";
 import { hex } from "./format.ts";
@@ -49,6 +50,8 @@ export interface Target {
   readonly bare: BareMachine | null;
   /** Bytes of guest RAM. */
   readonly ramSize: number;
+  /** The guest's console output (bounded; read it as a stream with `output.reader()`). */
+  readonly output: ConsoleLog;
   /** Set once the machine can run no more. */
   readonly ended: { reason: string; status: number } | null;
   /** Vectors to stop at before they are handled or delivered. */
@@ -86,6 +89,8 @@ export class LguestTarget implements Target {
   readonly bare = null;
   /** Guest RAM bytes. */
   readonly ramSize: number;
+  /** The guest's console output. */
+  readonly output: ConsoleLog;
   /** Read a physical dword. */
   readonly read32: Read32;
   /** The guest's trapBreak set. */
@@ -100,6 +105,7 @@ export class LguestTarget implements Target {
     this.mem = this.guest.mem;
     this.symbols = launcher.kernel.symbols;
     this.ramSize = launcher.ramSize;
+    this.output = launcher.output;
     this.read32 = read32Of(this.mem);
     this.trapBreak = this.guest.trapBreak;
     this.guest.onTrap = (v, e, c) => this.onTrap?.(v, e, c);
@@ -179,6 +185,8 @@ export class BareTarget implements Target {
   readonly launcher = null;
   /** RAM bytes. */
   readonly ramSize: number;
+  /** The guest's console output. */
+  readonly output: ConsoleLog;
   /** Read a physical dword. */
   readonly read32: Read32;
   /** Vectors to stop at before delivery. */
@@ -197,6 +205,7 @@ export class BareTarget implements Target {
   constructor(readonly bare: BareMachine, readonly symbols: Map<string, number> = new Map()) {
     this.cpu = bare.cpu;
     this.mem = bare.mem;
+    this.output = bare.output;
     this.ramSize = bare.mem.size;
     this.read32 = read32Of(this.mem);
   }
