@@ -86,7 +86,7 @@ export { BareTarget, LguestTarget } from "./lib/debug/target.ts";
 export type { RunResult, Target } from "./lib/debug/target.ts";
 export { helpLines, Session } from "./lib/debug/session.ts";
 export type { SessionOptions, Write } from "./lib/debug/session.ts";
-export { disassemble, SYNTAXES } from "./lib/debug/disasm.ts";
+export { disassemble, disassemblerLoaded, loadDisassembler, SYNTAXES } from "./lib/debug/disasm.ts";
 export type { DisasmLine, Flow, Syntax } from "./lib/debug/disasm.ts";
 export { DebugError, evaluate, parseCount, parseNumber } from "./lib/debug/expr.ts";
 export { compressRuns, dumpTables, forEachMapping, tlbRuns, walk } from "./lib/debug/paging.ts";

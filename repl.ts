@@ -258,7 +258,7 @@ async function repl(args: LauncherArgs, kernel: Uint8Array): Promise<number> {
   if (args.maxInsns > 0) dbg.breakIcount(args.maxInsns);
   const prompt = target.kind === "lguest" ? "(lguest) " : "(bare) ";
   const name = args.kernel;
-  term.write(session.banner(name).join("\n"));
+  term.write((await session.banner(name)).join("\n"));
 
   const tty = process.stdin.isTTY === true && process.stdout.isTTY === true;
   const scripted = args.script !== undefined || args.commands !== undefined;

@@ -40,7 +40,7 @@ export async function main(write: (s: string) => void = (s) => console.log(s)): 
   m.loadKernel(elf, "sum.elf");
   const dbg = new Debugger(new BareTarget(m, parseElf(elf).symbols));
   const s = new Session(dbg, { write });
-  for (const line of s.banner("sum.elf")) write(line);
+  for (const line of await s.banner("sum.elf")) write(line);
   await s.exec("trace insn on");
   await s.exec("watch result");
   await s.exec("continue");

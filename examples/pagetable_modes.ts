@@ -98,7 +98,7 @@ export async function boot(
   write(
     `\n=== ${mode} boot (${mode === "2007" ? "launcher-built page tables" : "linear mode"}) ===`,
   );
-  for (const line of s.banner("pagetable-demo")) write(line);
+  for (const line of await s.banner("pagetable-demo")) write(line);
   // Single-step to the NEW_PGTABLE hypercall, one instruction at a time.
   const target = dbg.symbols.get("switch_to_own_tables")!;
   let steps = 0;

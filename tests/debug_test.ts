@@ -31,7 +31,7 @@ import {
   tlbRuns,
   walk,
 } from "../lib/debug/paging.ts";
-import { disassemble } from "../lib/debug/disasm.ts";
+import { disassemble, loadDisassembler } from "../lib/debug/disasm.ts";
 import { elf32, R, X86 } from "../lib/debug/guest_builder.ts";
 import { pteFlags } from "../lib/debug/format.ts";
 
@@ -207,7 +207,8 @@ describe("page-table walks and dumps (hand-made tables)", () => {
 });
 
 describe("disassembly", () => {
-  it("speaks Intel and AT&T and knows the flow of control", () => {
+  it("speaks Intel and AT&T and knows the flow of control", async () => {
+    await loadDisassembler();
     const b = new Uint8Array([0xb8, 1, 0, 0, 0, 0xe8, 0, 0, 0, 0, 0xcd, 0x1f, 0xc3]);
     const intel = disassemble(b, 0x1000, 10, "intel");
     assert.deepEqual(intel.map((l) => l.text), [
@@ -295,6 +296,7 @@ describe("stepping under lguest", () => {
   });
 
   it("stops at an instruction count, at until, after next and finish", async () => {
+    await loadDisassembler();
     const { dbg } = lguest(HELLO);
     dbg.breakIcount(100);
     const ev = await dbg.continue();
@@ -322,6 +324,7 @@ describe("stepping under lguest", () => {
   });
 
   it("stops at a physical breakpoint through the guest's aliases", async () => {
+    await loadDisassembler();
     const { dbg } = lguest(PAGING);
     // The code after NEW_PGTABLE runs at 0xc01xxxxx, mapping physical 0x001xxxxx.
     dbg.breakHcall(LHCALL.NEW_PGTABLE);
@@ -357,6 +360,7 @@ describe("watchpoints", () => {
   });
 
   it("see reads and writes of translated (JIT) code and stop after the instruction", async () => {
+    await loadDisassembler();
     const { dbg, com1 } = bare(TICKER);
     // Run hot first so the loop is translated, then watch its counter.
     dbg.breakIcount(3_000_000);

@@ -14,7 +14,7 @@ import { readFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
-import { gzipSync } from "fflate";
+import { gzipSync } from "../lib/boot/gzip.ts";
 import { Launcher, type LaunchOptions } from "../lib/boot/launcher.ts";
 import { BootError } from "../lib/boot/errors.ts";
 import { CS, DS, ES, FS, GS, SS } from "../lib/x86/cpu.ts";

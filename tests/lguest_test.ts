@@ -15,7 +15,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { gunzipSync } from "fflate";
+import { gunzipSync } from "../lib/boot/gzip.ts";
 import { Launcher, type LaunchOptions } from "../lib/boot/launcher.ts";
 import type { Guest } from "../lib/lguest/guest.ts";
 import { LHCALL, PTE } from "../lib/lguest/abi.ts";

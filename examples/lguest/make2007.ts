@@ -15,7 +15,7 @@
  */
 
 import { readFileSync, writeFileSync } from "node:fs";
-import { gzipSync } from "fflate";
+import { gzipSync } from "../../lib/boot/gzip.ts";
 
 /** The gzip image of a flat 2007-style kernel: deterministic, OS byte 3. */
 export function make2007Image(flat: Uint8Array): Uint8Array {

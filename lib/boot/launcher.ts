@@ -28,7 +28,7 @@
  * @module
  */
 
-import { gunzipSync } from "fflate";
+import { gunzipSync } from "./gzip.ts";
 import { PhysicalMemory } from "../x86/memory.ts";
 import { Guest, type LauncherHooks } from "../lguest/guest.ts";
 import { BP, E820_RAM, KEEP_SEGMENTS, SUBARCH_LGUEST } from "./bootparams.ts";

@@ -32,7 +32,13 @@ import { hypercallName } from "../lguest/hypercalls.ts";
 import { LHCALL, LHCALL_NAMES } from "../lguest/abi.ts";
 import { Demand } from "../lguest/page_tables.ts";
 import type { RunResult, Target } from "./target.ts";
-import { type DisasmLine, disassemble, type Syntax } from "./disasm.ts";
+import {
+  type DisasmLine,
+  disassemble,
+  disassemblerLoaded,
+  loadDisassembler,
+  type Syntax,
+} from "./disasm.ts";
 import { DebugError, evaluate, type ExprContext } from "./expr.ts";
 import { readRegister, writeRegister } from "./registers.ts";
 import { hex, hexs } from "./format.ts";
@@ -376,7 +382,12 @@ export class Debugger {
     if (err) throw new DebugError(err);
   }
 
-  /** Disassemble `n` instructions at linear `addr` (default: the next instruction). */
+  /**
+   * Disassemble `n` instructions at linear `addr` (default: the next
+   * instruction). The disassembler loads on first use: `await
+   * loadDisassembler()` before the first call (the debugger's own commands
+   * that disassemble — next, until, finish, an instruction trace — do).
+   */
   disasm(addr: number = this.pc(), n = 1): DisasmLine[] {
     const { bytes, error } = this.readLinearPartial(addr, n * 15);
     if (bytes.length === 0) throw new DebugError(error ?? `cannot read ${hex(addr)}`);
@@ -983,6 +994,7 @@ export class Debugger {
    */
   async step(n = 1): Promise<StopEvent> {
     this.checkRunnable();
+    await this.traceReady();
     const t0 = this.begin();
     try {
       for (let i = 0; i < n; i++) {
@@ -1033,6 +1045,11 @@ export class Debugger {
     }
   }
 
+  /** An instruction trace disassembles: load the disassembler first (a failure shows in the trace). */
+  private async traceReady(): Promise<void> {
+    if (this.trace.insn && !disassemblerLoaded()) await loadDisassembler().catch(() => {});
+  }
+
   private traceInsn(): void {
     const sink = this.trace.insn;
     if (!sink) return;
@@ -1058,6 +1075,7 @@ export class Debugger {
    */
   async next(o: RunOptions = {}): Promise<StopEvent> {
     this.checkRunnable();
+    await loadDisassembler();
     const line = this.disasm(this.pc(), 1)[0];
     if (!line || (line.flow !== "call" && line.flow !== "int")) return await this.step(1);
     const ret = (line.addr + line.len) >>> 0;
@@ -1074,6 +1092,7 @@ export class Debugger {
   async until(addr?: number, o: RunOptions = {}): Promise<StopEvent> {
     this.checkRunnable();
     if (addr === undefined) {
+      await loadDisassembler();
       const line = this.disasm(this.pc(), 1)[0];
       if (!line) return await this.step(1);
       addr = (line.addr + line.len) >>> 0;
@@ -1093,6 +1112,7 @@ export class Debugger {
   async finish(o: RunOptions = {}): Promise<StopEvent> {
     this.checkRunnable();
     if (this.running) throw new DebugError("the guest is running: interrupt it first (Ctrl-C)");
+    await loadDisassembler();
     this.stopFlag = false;
     this.finishing = true;
     try {
@@ -1147,6 +1167,7 @@ export class Debugger {
   /** The run loop shared by continue, next, until. */
   private async go(ctx: GoContext | null, o: RunOptions): Promise<StopEvent> {
     this.checkRunnable();
+    await this.traceReady();
     const t0 = this.begin();
     // A long run reports where it stopped, not everything on the way (traces do that).
     if (ctx === null) this.notes = null;

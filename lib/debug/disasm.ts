@@ -4,18 +4,63 @@
  * every Decoder and Instruction is freed as soon as it has been read, and the
  * formatters are made once per syntax and kept.
  *
+ * iced is loaded on first use, not on import: its WebAssembly is read by
+ * {@link loadDisassembler} (the debugger's commands that disassemble call it),
+ * so a script that never disassembles never reads it and needs no read
+ * permission for it. Like fflate (lib/boot/gzip.ts) it is imported by an
+ * `npm:` specifier under Deno and by the plain package name elsewhere, so
+ * importers need no configuration.
+ *
  * @module
  */
 
-import {
-  Decoder,
-  DecoderOptions,
-  FlowControl,
-  Formatter,
-  FormatterSyntax,
-  type Instruction,
-  OpKind,
-} from "iced-x86";
+// deno-lint-ignore no-import-prefix -- inline, so that importers need no import map
+import type { Instruction } from "npm:iced-x86@^1.21.0";
+import { DebugError } from "./expr.ts";
+
+type Iced = typeof import("npm:iced-x86@^1.21.0");
+
+let iced: Iced | null = null;
+let loading: Promise<void> | null = null;
+let failure = "";
+
+/**
+ * Load the disassembler (iced-x86 and its WebAssembly) if it is not loaded
+ * yet; {@link disassemble} works once this has resolved. Every call returns
+ * the same promise until a load fails (rejecting with a {@link DebugError}
+ * saying why); the next call then tries again.
+ */
+export function loadDisassembler(): Promise<void> {
+  loading ??= ("Deno" in globalThis
+    // deno-lint-ignore no-import-prefix -- inline, so that importers need no import map
+    ? import("npm:iced-x86@^1.21.0")
+    : import("iced-x86")).then(
+      (m: Iced) => {
+        iced = m;
+        failure = "";
+      },
+      (e: unknown) => {
+        loading = null;
+        failure = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+        throw new DebugError(`the disassembler (iced-x86) could not be loaded: ${failure}`);
+      },
+    );
+  return loading;
+}
+
+/** True once {@link loadDisassembler} has succeeded. */
+export function disassemblerLoaded(): boolean {
+  return iced !== null;
+}
+
+function loaded(): Iced {
+  if (iced) return iced;
+  throw new DebugError(
+    failure
+      ? `the disassembler (iced-x86) could not be loaded: ${failure}`
+      : "the disassembler is not loaded yet (await loadDisassembler() first)",
+  );
+}
 
 /** Disassembly syntaxes. */
 export type Syntax = "intel" | "att" | "nasm" | "masm";
@@ -46,19 +91,23 @@ export interface DisasmLine {
   mnemonic: string;
 }
 
-const SYNTAX_ENUM: Record<Syntax, FormatterSyntax> = {
-  intel: FormatterSyntax.Intel,
-  att: FormatterSyntax.Gas,
-  nasm: FormatterSyntax.Nasm,
-  masm: FormatterSyntax.Masm,
-};
+type Formatter = InstanceType<Iced["Formatter"]>;
 
 const formatters = new Map<Syntax, Formatter>();
 
-function formatter(syntax: Syntax): Formatter {
+function formatter(m: Iced, syntax: Syntax): Formatter {
   let f = formatters.get(syntax);
   if (!f) {
-    f = new Formatter(SYNTAX_ENUM[syntax]);
+    const { FormatterSyntax } = m;
+    f = new m.Formatter(
+      syntax === "intel"
+        ? FormatterSyntax.Intel
+        : syntax === "att"
+        ? FormatterSyntax.Gas
+        : syntax === "nasm"
+        ? FormatterSyntax.Nasm
+        : FormatterSyntax.Masm,
+    );
     f.spaceAfterOperandSeparator = true;
     f.uppercaseHex = false;
     if (syntax !== "att") {
@@ -70,7 +119,8 @@ function formatter(syntax: Syntax): Formatter {
   return f;
 }
 
-function flowOf(i: Instruction): Flow {
+function flowOf(m: Iced, i: Instruction): Flow {
+  const { FlowControl } = m;
   switch (i.flowControl) {
     case FlowControl.Next:
       return "next";
@@ -93,7 +143,8 @@ function flowOf(i: Instruction): Flow {
 
 /**
  * Disassemble up to `max` instructions from `bytes`, which sit at linear
- * `addr`. Stops early when the bytes run out mid-instruction.
+ * `addr`. Stops early when the bytes run out mid-instruction. Throws a
+ * {@link DebugError} unless {@link loadDisassembler} has succeeded.
  */
 export function disassemble(
   bytes: Uint8Array,
@@ -101,10 +152,11 @@ export function disassemble(
   max: number,
   syntax: Syntax = "intel",
 ): DisasmLine[] {
+  const m = loaded();
   const out: DisasmLine[] = [];
   if (bytes.length === 0 || max <= 0) return out;
-  const fmt = formatter(syntax);
-  const dec = new Decoder(32, bytes, DecoderOptions.None);
+  const fmt = formatter(m, syntax);
+  const dec = new m.Decoder(32, bytes, m.DecoderOptions.None);
   try {
     dec.ip = BigInt(addr >>> 0);
     let off = 0;
@@ -121,7 +173,7 @@ export function disassemble(
           break;
         }
         const k = i.op0Kind;
-        const target = k === OpKind.NearBranch32 || k === OpKind.NearBranch16
+        const target = k === m.OpKind.NearBranch32 || k === m.OpKind.NearBranch16
           ? i.nearBranch32 >>> 0
           : null;
         out.push({
@@ -129,7 +181,7 @@ export function disassemble(
           bytes: bytes.slice(off, off + len),
           text: invalid ? "(bad)" : fmt.format(i),
           len,
-          flow: invalid ? "other" : flowOf(i),
+          flow: invalid ? "other" : flowOf(m, i),
           target,
           invalid,
           mnemonic: invalid ? "(bad)" : fmt.formatMnemonic(i).trim().split(/\s+/).pop() ?? "",

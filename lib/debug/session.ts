@@ -19,7 +19,7 @@ import { vectorName } from "../x86/flags.ts";
 import { LHCALL } from "../lguest/abi.ts";
 import { hypercallName } from "../lguest/hypercalls.ts";
 import { Debugger, type StopEvent, type TraceKind } from "./debugger.ts";
-import { type Syntax, SYNTAXES } from "./disasm.ts";
+import { disassemblerLoaded, loadDisassembler, type Syntax, SYNTAXES } from "./disasm.ts";
 import { DebugError, parseCount } from "./expr.ts";
 import { columns, hex, hexs } from "./format.ts";
 import { REGISTER_NAMES } from "./registers.ts";
@@ -163,6 +163,9 @@ export class Session {
     if (!m) m = [text, text, undefined, undefined] as unknown as RegExpExecArray;
     const word = m[1], slash = m[2] ?? "", rest = (m[3] ?? "").trim();
     const cmd = this.find(word);
+    // Stop reports and 'disasm' show instructions: the disassembler loads with
+    // the first command (a failure shows, one line, where an instruction would).
+    if (!disassemblerLoaded()) await loadDisassembler().catch(() => {});
     try {
       if (!cmd) throw new DebugError(`unknown command '${word}' (try help)`);
       const args = rest === "" ? [] : rest.split(/\s+/);
@@ -299,8 +302,12 @@ export class Session {
     return f ? `on, to ${f.path}` : "on, to the terminal";
   }
 
-  /** The banner: what this is, where it stopped, what to try. */
-  banner(name: string): string[] {
+  /**
+   * The banner: what this is, where it stopped (the instruction, so the
+   * disassembler is loaded first), what to try.
+   */
+  async banner(name: string): Promise<string[]> {
+    if (!disassemblerLoaded()) await loadDisassembler().catch(() => {});
     const d = this.dbg, t = d.target;
     const lines: string[] = [];
     if (t.guest) {

@@ -17,7 +17,7 @@
  */
 
 import { EFLAGS_BITS } from "../../lib/x86/flags.ts";
-import { gunzipSync, gzipSync } from "fflate";
+import { gunzipSync, gzipSync } from "../../lib/boot/gzip.ts";
 import { readdirSync, readFileSync } from "node:fs";
 
 /** Low data region: reachable by 16-bit addressing (page 0 stays unmapped). */
