@@ -129,6 +129,18 @@ describe("batch sessions", () => {
     assert.match(o, /LHCALL_LGUEST_INIT\(0x100200\)\n.*LHCALL_SHUTDOWN/);
   });
 
+  it("set cr3 0; step: the host gives up with a reason instead of hanging", {
+    timeout: 60_000,
+  }, () => {
+    const r = run(["16", "examples/lguest/hello.elf"], "step\nset cr3 0\nstep\nregs\n");
+    assert.equal(r.status, 0, r.out + r.err);
+    assert.match(
+      r.out,
+      /\(lguest\) step\n(.*\n)*\[1\] the guest ended: no progress: page fault at 0x1001aa \(error 0\) fixed \d+ times without the instruction completing \(eip 0x1001aa\)\n/,
+    );
+    assert.match(r.out, /\(lguest\) regs\neax /, "the session goes on");
+  });
+
   it("-c: errors are one line, the session goes on, status 1", { timeout: 60_000 }, () => {
     const r = run([
       "-c",

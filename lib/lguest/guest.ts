@@ -41,6 +41,15 @@ import { GuestGdt } from "./segments.ts";
 import { deliverTrap, GuestIdt, maybeDeliverInterrupt } from "./interrupts_and_traps.ts";
 import { doHcall, drainAsync, type HypercallRecord } from "./hypercalls.ts";
 
+/**
+ * Host iterations in a row without progress — no instruction retired, no
+ * instruction emulated, no virtual time passed — after which the guest is
+ * killed. Legitimate runs of them are a handful (an instruction faulting on a
+ * few pages in turn, an interrupt delivered before its handler's first
+ * instruction); a guest that reaches this bound would spin for ever.
+ */
+export const NO_PROGRESS_LIMIT = 10_000;
+
 /** Thrown internally to unwind the host when the guest is killed; never escapes. */
 const GUEST_DEATH: { readonly death: true } = Object.freeze({ death: true as const });
 
@@ -172,6 +181,14 @@ export class Guest {
   private skipTrapBreak = false;
   private skipHcallBreak = false;
   private userStop = false;
+  /** Host iterations in a row that made no progress (see NO_PROGRESS_LIMIT). */
+  private stalls = 0;
+  /** Instructions the launcher completed for the guest (progress without a retired instruction). */
+  private emulated = 0;
+  /** The page fault demand paging last called fixed (this iteration, when `fixed`). */
+  private readonly lastFix = { vaddr: 0, err: 0, fixed: false };
+  /** How many stalled iterations ended with that fault "fixed". */
+  private stalledFixes = 0;
 
   /** @param o sizes; the CPU's physical memory is made here */
   constructor(mem: PhysicalMemory, o: GuestOptions) {
@@ -210,6 +227,7 @@ export class Guest {
     cpu.cr0 = CR0_PE | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
     cpu.cr4 = this.pt.pae ? CR4_PAE : 0;
     cpu.exitVectors.fill(1); // every trap comes to the host
+    this.stalls = this.stalledFixes = 0;
     if (gpgdir >= 0) this.pt.initWithPgdir(gpgdir);
     else this.pt.initLinear();
   }
@@ -442,16 +460,54 @@ export class Guest {
       this.cpu.cpl === 1 && this.launcher!.portOut!(port, v, size),
   };
 
-  /** Run for at most `maxInsns` guest instructions. */
+  /**
+   * Run for at most `maxInsns` guest instructions.
+   *
+   * Progress guarantee: every iteration of the host loop must retire an
+   * instruction, have the launcher complete one, or let virtual time pass.
+   * An iteration that does none of these (a page fault demand paging calls
+   * fixed but the CPU still faults on, a trap whose delivery faults again)
+   * counts as a stall; NO_PROGRESS_LIMIT stalls in a row kill the guest with a
+   * reason, so `run` returns whatever the guest does, and so do the
+   * instruction limit and the debugger's Ctrl-C between runs. The count
+   * carries across calls (a debugger resuming a trap breakpoint goes round too).
+   */
   run(maxInsns: number): RunStop {
     this.setFastPaths();
-    const stopAt = this.cpu.icount + maxInsns;
+    const cpu = this.cpu;
+    const stopAt = cpu.icount + maxInsns;
     const out: { stop: RunStop | null } = { stop: null };
     for (;;) {
       if (this.dead) return "dead";
+      const icount = cpu.icount, tsc = cpu.tscOffset, emulated = this.emulated;
+      this.lastFix.fixed = false;
       if (!this.guarded(() => (out.stop = this.iteration(stopAt)))) return "dead";
+      if (cpu.icount !== icount || cpu.tscOffset !== tsc || this.emulated !== emulated) {
+        this.stalls = this.stalledFixes = 0;
+      } else if (out.stop === null || out.stop === "trap") {
+        // (The other stops return before the CPU runs: nothing was attempted.)
+        this.stalls++;
+        if (this.lastFix.fixed) this.stalledFixes++;
+        if (this.stalls >= NO_PROGRESS_LIMIT) {
+          this.guarded(() => this.kill(this.noProgressReason()));
+          return "dead";
+        }
+      }
       if (out.stop !== null) return out.stop;
     }
+  }
+
+  /** Why the progress guarantee killed the guest, naming the fault it was stuck on. */
+  private noProgressReason(): string {
+    const hex = (n: number) => `0x${(n >>> 0).toString(16)}`;
+    const at = `eip ${hex(this.cpu.eip)}`;
+    if (this.lastFix.fixed) {
+      const f = this.lastFix;
+      return `no progress: page fault at ${
+        hex(f.vaddr)
+      } (error ${f.err}) fixed ${this.stalledFixes} times without the instruction completing (${at})`;
+    }
+    return `no progress: ${this.stalls} host iterations without an instruction completing (${at})`;
   }
 
   /** One turn of run_guest; returns a stop reason, or null to go round again. */
@@ -529,7 +585,12 @@ export class Guest {
           this.onPageFault?.(cr2, err, r);
         }
         this.lastFastFault = -1;
-        if (r === Demand.Ok) return null;
+        if (r === Demand.Ok) {
+          this.lastFix.vaddr = cr2;
+          this.lastFix.err = err;
+          this.lastFix.fixed = true;
+          return null;
+        }
         if (r === Demand.Iomem) {
           if (this.emulateMmio(this.pt.iomemAddr)) return null;
           return this.reflect(14, err); // CR2 in lguest_data is not updated for MMIO (§9.4)
@@ -600,6 +661,7 @@ export class Guest {
     const len = this.launcher.emulateInsn(this, insn);
     if (len <= 0) return false;
     cpu.eip = (cpu.eip + len) | 0;
+    this.emulated++;
     return true;
   }
 
@@ -611,6 +673,7 @@ export class Guest {
     const len = this.launcher.emulateMmio(this, gpa, insn);
     if (len <= 0) return false;
     cpu.eip = (cpu.eip + len) | 0;
+    this.emulated++;
     return true;
   }
 }

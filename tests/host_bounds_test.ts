@@ -1,0 +1,86 @@
+/**
+ * The host never hangs and never grows without bound, whatever the guest (or
+ * a debugger poking at it) does.
+ *
+ * The progress guarantee: every turn of the host loop retires an instruction,
+ * has the launcher complete one, or lets virtual time pass; a loop that does
+ * none of these — a page fault demand paging calls fixed while the CPU keeps
+ * faulting on it — kills the guest with a reason instead of spinning, so
+ * `Guest.run` returns and the instruction limit takes effect. The guests here
+ * are built in memory (lib/debug/guest_builder.ts); the misdeeds that need
+ * page tables are variants of examples/lguest/hostile.asm (tests/lguest_test.ts).
+ */
+
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Launcher } from "../lib/boot/launcher.ts";
+import { elf32, R, X86 } from "../lib/debug/guest_builder.ts";
+import { LHCALL } from "../lib/lguest/abi.ts";
+import { NO_PROGRESS_LIMIT } from "../lib/lguest/guest.ts";
+
+/** A guest that initialises and then counts for ever, in linear mode. */
+function counter(): Uint8Array {
+  const a = new X86(0x100000);
+  a.label("_start").movImm(R.ESP, "stack_top").hcall(LHCALL.LGUEST_INIT, "lguest_data");
+  a.label("spin").incMem("count").jmp("spin");
+  a.align(4).label("count").dd(0);
+  a.lguestData().align(16).zeros(4096).label("stack_top");
+  return elf32({ entry: a.addr("_start"), segments: [a.segment()], symbols: a.symbols });
+}
+
+function bootCounter(): Launcher {
+  return new Launcher({ memMiB: 16, kernel: counter(), kernelName: "counter" });
+}
+
+const STUCK = new RegExp(
+  `^no progress: page fault at 0x[0-9a-f]+ \\(error [0-7]\\) fixed (\\d+) times without the instruction completing \\(eip 0x[0-9a-f]+\\)$`,
+);
+
+describe("progress: a host loop that makes no progress kills the guest", () => {
+  it("a page fault that demand paging 'fixes' in vain ends the run with a reason", () => {
+    const l = bootCounter();
+    const g = l.guest;
+    assert.equal(g.run(10_000), "budget");
+    assert.equal(g.dead, false);
+    // What the debugger's `set cr3 0` does: the CPU now walks guest RAM at 0 as
+    // its page directory, while the host keeps filling the shadow it owns.
+    g.cpu.cr3 = 0;
+    g.cpu.flushTlb();
+    const before = g.cpu.icount;
+    assert.equal(g.run(1_000_000), "dead");
+    const m = STUCK.exec(g.deathReason);
+    assert.ok(m, g.deathReason);
+    assert.equal(Number(m[1]), NO_PROGRESS_LIMIT);
+    assert.equal(g.cpu.icount, before, "not one instruction completed");
+    assert.equal(g.run(1000), "dead", "a dead guest stays dead");
+  });
+
+  it("the count carries across runs: a debugger resuming a trap breakpoint ends too", () => {
+    const l = bootCounter();
+    const g = l.guest;
+    assert.equal(g.run(10_000), "budget");
+    g.cpu.cr3 = 0;
+    g.cpu.flushTlb();
+    g.trapBreak.add(14); // every #PF returns "trap" before the host handles it
+    let stop = "";
+    let runs = 0;
+    while (runs < 4 * NO_PROGRESS_LIMIT) {
+      runs++;
+      stop = g.run(1000);
+      if (stop !== "trap") break;
+    }
+    assert.equal(stop, "dead", `after ${runs} runs`);
+    assert.match(g.deathReason, STUCK);
+  });
+
+  it("a well-behaved guest is never mistaken for a stuck one", () => {
+    const l = bootCounter();
+    const g = l.guest;
+    // Every instruction faults its page in anew: the shadows are dropped each run.
+    for (let i = 0; i < 3 * NO_PROGRESS_LIMIT; i++) {
+      g.pt.dropAllMappings();
+      assert.equal(g.run(1), "budget");
+    }
+    assert.equal(g.dead, false, g.deathReason);
+  });
+});
