@@ -50,7 +50,7 @@ _start:
         cli
         hlt
 
-%include "com1.inc"
+%include "serial.inc"
 
 greeting: db "Hello from lguest.ts: an i386 in TypeScript.", 10, 0
 result:   db "primes below 20000: ", 0

@@ -29,7 +29,7 @@ _start:
         call putc
         jmp .loop
 
-%include "com1.inc"
+%include "serial.inc"
 
 greeting: db "ticker: counting forever", 10, 0
 tick_msg: db "tick ", 0
