@@ -18,7 +18,7 @@ export class Uart16550 implements PortHandler {
   private dll = 0;
   private dlm = 0;
   /** @param base first port (COM1 = 0x3F8); @param sink receives each transmitted byte */
-  constructor(readonly base = COM1, private sink: (byte: number) => void = () => {}) {}
+  constructor(readonly base: number = COM1, private sink: (byte: number) => void = () => {}) {}
 
   /** Port read. */
   in(port: number, _size: number): number {
