@@ -36,6 +36,7 @@ import { isElf, parseElf } from "./lib/boot/elf.ts";
 import { Debugger } from "./lib/debug/debugger.ts";
 import { helpLines, Session } from "./lib/debug/session.ts";
 import { BareTarget, LguestTarget, type Target } from "./lib/debug/target.ts";
+import pkg from "./package.json" with { type: "json" };
 
 /** What the REPL adds to the launcher's usage text. */
 export const REPL_USAGE = `
@@ -69,6 +70,10 @@ function readFile(path: string): Uint8Array {
 /** Entry point: parse, load, then run or debug. Resolves to the process exit status. */
 export async function main(argv: string[]): Promise<number> {
   const args = parseLauncherArgs(argv);
+  if (args.version) {
+    process.stdout.write(`lguest-ts ${pkg.version}\n`);
+    return 0;
+  }
   if (args.help) {
     process.stdout.write(
       [USAGE, REPL_USAGE, ...helpLines().map((l) => "  " + l)].join("\n") + "\n",
@@ -398,10 +403,16 @@ function interactive(
   });
 }
 
-if (import.meta.main) {
+/**
+ * Run the command line `argv` (without the program name) and exit the
+ * process with its status: 0/1 as {@link main} says, 2 with a one-line
+ * message for a bad command line or file. The package's `lguest-ts` command
+ * (bin/lguest-ts.mjs) calls this.
+ */
+export async function cli(argv: string[]): Promise<never> {
   let status: number;
   try {
-    status = await main(process.argv.slice(2));
+    status = await main(argv);
   } catch (e) {
     if (e instanceof BootError) fail(e.message);
     // Anything else is a bug in lguest.ts: still one line (LGUEST_TS_DEBUG=1 for the stack).
@@ -414,3 +425,5 @@ if (import.meta.main) {
   }
   process.exit(status);
 }
+
+if (import.meta.main) await cli(process.argv.slice(2));

@@ -40,6 +40,8 @@ export interface LauncherArgs {
   maxInsns: number;
   /** Print usage and exit. */
   help: boolean;
+  /** Print the version and exit (--version). */
+  version: boolean;
 }
 
 /** The usage text. */
@@ -57,7 +59,8 @@ options (before the memory size, or right after the kernel file):
   -x FILE              run REPL commands from FILE, then exit
   -c "CMD; CMD"        run REPL commands given here, then exit
   -i, --interactive    after the -x/-c commands, stay in the REPL
-  -h, --help           this text`;
+  -h, --help           this text
+  --version            the version of lguest.ts`;
 
 /** The CPU keeps physical addresses below 2 GiB (int32 TLB arithmetic); guests need far less. */
 const MAX_MIB = 1024;
@@ -73,6 +76,7 @@ export function parseLauncherArgs(argv: string[]): LauncherArgs {
     pagetables: "linear",
     maxInsns: 0,
     help: false,
+    version: false,
     interactive: false,
     pae: false,
   };
@@ -99,6 +103,9 @@ export function parseLauncherArgs(argv: string[]): LauncherArgs {
       case "-h":
       case "--help":
         a.help = true;
+        return true;
+      case "--version":
+        a.version = true;
         return true;
       case "--initrd":
         a.initrd = need();
@@ -134,7 +141,7 @@ export function parseLauncherArgs(argv: string[]): LauncherArgs {
   for (; i < argv.length && argv[i].startsWith("-"); i++) {
     if (!option(argv[i])) throw new BootError(`unknown option '${argv[i]}' (see --help)`);
   }
-  if (a.help) return a;
+  if (a.help || a.version) return a;
   if (i >= argv.length) throw new BootError("missing <mem-MiB> and kernel file (see --help)");
   const mem = Number(argv[i]);
   if (!/^\d+$/.test(argv[i]) || mem < 1 || mem > MAX_MIB) {
