@@ -104,6 +104,55 @@ describe("launcher: malformed input is a one-line BootError", () => {
     refuses({ kernel: corrupt }, /corrupt gzip stream at offset 0/);
   });
 
+  it("a gzip bomb is refused when its output passes the end of RAM, not after inflating it", () => {
+    // 4 MiB of zeros, its deflate stream cut short (the trailer kept, ISIZE plausible):
+    // inflating it whole would end in "corrupt"; the launcher must stop at 1 MiB first.
+    const full = gzipSync(new Uint8Array(4 * MiB), { level: 1, mtime: 0 });
+    const cut = full.slice(0, full.length - 8 - 64);
+    const bomb = new Uint8Array(cut.length + 8);
+    bomb.set(cut);
+    bomb.set(full.subarray(full.length - 8), cut.length);
+    refuses(
+      { memMiB: 2, kernel: bomb, kernelName: "bomb.gz" },
+      /^bomb\.gz: gzip stream inflates to more than 1048576 bytes \(what fits in guest RAM above 1 MiB\)$/,
+    );
+    // Members one after another, 1 MiB of input inflating to 1 GiB (as zlib, each is inflated in turn).
+    const member = gzipSync(new Uint8Array(MiB), { level: 9, mtime: 0 });
+    const members = new Uint8Array(member.length * 1024);
+    for (let i = 0; i < 1024; i++) members.set(member, i * member.length);
+    refuses({ memMiB: 16, kernel: members }, /gzip stream inflates to more than 15728640 bytes/);
+  });
+
+  it("a 2007 image's ISIZE is not trusted, and bytes after its gzip stream are ignored", () => {
+    const img = new Uint8Array(
+      readFileSync(new URL("../examples/lguest/boot2007.img", import.meta.url)),
+    );
+    const good = launch({ kernel: img }).kernel;
+    assert.equal(good.format, "lguest-2007");
+    for (const isize of [0, 0xffffffff, 1]) {
+      const lied = img.slice();
+      new DataView(lied.buffer).setUint32(lied.length - 4, isize, true);
+      assert.deepEqual(launch({ kernel: lied }).kernel, good, `ISIZE ${isize}`);
+    }
+    const trailed = new Uint8Array(img.length + 5000).fill(0x55);
+    trailed.set(img);
+    assert.deepEqual(launch({ kernel: trailed }).kernel, good);
+  });
+
+  it("a 2007 image may fill guest RAM above 1 MiB exactly, and not one byte more", () => {
+    const flat = new Uint8Array(MiB);
+    flat.set(new TextEncoder().encode("GenuineLguest"), 100);
+    const k = launch({ memMiB: 2, kernel: gzipSync(flat, { mtime: 0 }) }).kernel;
+    assert.equal(k.end, 2 * MiB);
+    assert.equal(k.entry, MiB + 113);
+    const over = new Uint8Array(MiB + 1);
+    over.set(flat);
+    refuses(
+      { memMiB: 2, kernel: gzipSync(over, { mtime: 0 }) },
+      /inflates to more than 1048576 bytes/,
+    );
+  });
+
   it("an initrd larger than RAM, or one that does not fit above the kernel", () => {
     refuses(
       { initrd: new Uint8Array(16 * MiB) },

@@ -18,8 +18,9 @@
  * A PAE guest (option `pae`) gets shadows in PAE form and a CPU with
  * CR4.PAE; it must build its own tables (linear mode first).
  * And the 2007 kernel format: a file with a gzip stream (OS byte 3) whose
- * inflated image holds the magic "GenuineLguest"; it is inflated to 1 MiB and
- * entered just after the magic.
+ * inflated image holds the magic "GenuineLguest"; it is inflated to 1 MiB —
+ * streamed, and refused the moment it would pass the end of RAM (gunzip.ts) —
+ * and entered just after the magic.
  *
  * The devices: PCI configuration mechanism 1 with the virtio console in slot
  * 1 (`pci.ts`, `virtio_console.ts`). Port I/O and device-memory accesses trap
@@ -28,13 +29,13 @@
  * @module
  */
 
-import { gunzipSync } from "./gzip.ts";
 import { PhysicalMemory } from "../x86/memory.ts";
 import { Guest, type LauncherHooks } from "../lguest/guest.ts";
 import { BP, E820_RAM, KEEP_SEGMENTS, SUBARCH_LGUEST } from "./bootparams.ts";
 import { BootError } from "./errors.ts";
 import { ConsoleLog } from "./console_log.ts";
 import { isElf, parseElf } from "./elf.ts";
+import { gunzipInto } from "./gzip.ts";
 import { PciBus } from "./pci.ts";
 import { VirtioConsole } from "./virtio_console.ts";
 
@@ -337,22 +338,16 @@ export function loadKernel(
   }
   const gz = findGzip(bytes);
   if (gz >= 0) {
-    let image: Uint8Array;
-    try {
-      image = gunzipSync(bytes.subarray(gz));
-    } catch {
-      throw new BootError(`${name}: corrupt gzip stream at offset ${gz}`);
-    }
+    // Inflated straight into guest RAM at 1 MiB, refused as soon as it passes the end of RAM.
+    const dest = mem.u8.subarray(BZIMAGE_LOAD, Math.max(BZIMAGE_LOAD, ram));
+    const { written } = gunzipInto(bytes, gz, dest, name, "guest RAM above 1 MiB");
+    const image = dest.subarray(0, written);
     const at = indexOf(image, MAGIC_2007);
     if (at < 0) throw new BootError(`${name}: gzip image has no "GenuineLguest" entry magic`);
-    if (BZIMAGE_LOAD + image.length > ram) {
-      throw new BootError(`${name}: image does not fit in guest RAM`);
-    }
-    mem.u8.set(image, BZIMAGE_LOAD);
     return {
       format: "lguest-2007",
       entry: BZIMAGE_LOAD + at + MAGIC_2007.length,
-      end: BZIMAGE_LOAD + image.length,
+      end: BZIMAGE_LOAD + written,
       symbols: new Map(),
     };
   }
