@@ -17,6 +17,7 @@ import process from "node:process";
 import { gzipSync } from "../lib/boot/gzip.ts";
 import { Launcher, type LaunchOptions } from "../lib/boot/launcher.ts";
 import { BootError } from "../lib/boot/errors.ts";
+import { elf32 } from "../lib/debug/guest_builder.ts";
 import { CS, DS, ES, FS, GS, SS } from "../lib/x86/cpu.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -88,6 +89,32 @@ describe("launcher: malformed input is a one-line BootError", () => {
     refuses({ kernel: patched(P_PADDR, 16 * MiB - 100, 4) }, /lies outside guest RAM/);
     refuses({ kernel: patched(P_PADDR, 0x2000000, 4) }, /hello\.elf: segment at 0x2000000/);
     refuses({ kernel: patched(P_PADDR, 0x1000, 4) }, /lies outside guest RAM above 0x1800/);
+  });
+
+  it("PT_LOAD segments that overlap in physical memory, or with more file than memory", () => {
+    const seg = (paddr: number, len: number) => ({
+      paddr,
+      vaddr: paddr,
+      bytes: new Uint8Array(len),
+    });
+    const two = (a: number, alen: number, b: number, blen: number) =>
+      elf32({ entry: a, segments: [seg(a, alen), seg(b, blen)] });
+    refuses(
+      { kernel: two(0x100000, 0x2000, 0x101000, 0x1000), kernelName: "two.elf" },
+      /^two\.elf: segments 0 and 1 overlap at physical 0x101000$/,
+    );
+    // Listed in the other order, and one wholly inside the other.
+    refuses({ kernel: two(0x108000, 0x100, 0x100000, 0x10000) }, /segments 0 and 1 overlap/);
+    // Overlapping only through the zeroed tail (memsz > filesz).
+    const bss = two(0x100000, 0x1000, 0x101000, 0x1000);
+    new DataView(bss.buffer).setUint32(PHDR + 20, 0x1001, true); // segment 0's p_memsz
+    refuses({ kernel: bss }, /segments 0 and 1 overlap at physical 0x101000/);
+    // Touching is fine; so is an empty segment anywhere.
+    const k = launch({ kernel: two(0x100000, 0x1000, 0x101000, 0x1000) }).kernel;
+    assert.equal(k.end, 0x102000);
+    assert.equal(launch({ kernel: two(0x100000, 0x1000, 0x100800, 0) }).kernel.end, 0x101000);
+    // filesz > memsz.
+    refuses({ kernel: patched(PHDR + 20, 0, 4) }, /segment 0 has filesz > memsz/);
   });
 
   it("a truncated bzImage", () => {

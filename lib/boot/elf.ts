@@ -4,7 +4,8 @@
  * as lguest's launcher does. Symbols, when present, are read for the debugger.
  *
  * Every inconsistency (not ELF, wrong class or machine, truncated headers,
- * segments past the end of the file or outside RAM) is a {@link BootError}.
+ * segments past the end of the file, with more file than memory, overlapping
+ * one another in physical memory, or outside RAM) is a {@link BootError}.
  *
  * @module
  */
@@ -62,6 +63,7 @@ export function parseElf(bytes: Uint8Array, name = "kernel"): ElfImage {
     throw new BootError(`${name}: truncated program headers`);
   }
   const segments: ElfSegment[] = [];
+  const index: number[] = []; // program header number of each segment, for messages
   for (let i = 0; i < phnum; i++) {
     const o = phoff + i * phentsize;
     if (dv.getUint32(o, true) !== PT_LOAD) continue;
@@ -77,8 +79,21 @@ export function parseElf(bytes: Uint8Array, name = "kernel"): ElfImage {
     }
     if (seg.filesz > seg.memsz) throw new BootError(`${name}: segment ${i} has filesz > memsz`);
     segments.push(seg);
+    index.push(i);
   }
   if (segments.length === 0) throw new BootError(`${name}: ELF has no PT_LOAD segments`);
+  // Loaded by physical address, one segment over another would silently lose bytes.
+  const order = segments.map((_, k) => k).filter((k) => segments[k].memsz > 0)
+    .sort((a, b) => segments[a].paddr - segments[b].paddr);
+  for (let k = 1; k < order.length; k++) {
+    const a = segments[order[k - 1]], b = segments[order[k]];
+    if (a.paddr + a.memsz > b.paddr) {
+      const [i, j] = [index[order[k - 1]], index[order[k]]].sort((x, y) => x - y);
+      throw new BootError(
+        `${name}: segments ${i} and ${j} overlap at physical 0x${b.paddr.toString(16)}`,
+      );
+    }
+  }
   return { entry, segments, symbols: readSymbols(bytes, dv) };
 }
 
@@ -109,23 +124,35 @@ function readSymbols(bytes: Uint8Array, dv: DataView): Map<string, number> {
   return syms;
 }
 
-/** Copy the PT_LOAD segments into RAM at their physical addresses, zeroing the bss tails. */
+/**
+ * Copy the PT_LOAD segments into RAM at their physical addresses, zeroing the
+ * bss tails. Every segment must lie within [`start`, `end`) (by default all
+ * of `mem`); `where` names that range in the error. Returns the end of the
+ * highest segment.
+ */
 export function loadElf(
   mem: PhysicalMemory,
   img: ElfImage,
   bytes: Uint8Array,
   name = "kernel",
-): void {
+  start = 0,
+  end = mem.size,
+  where = `${mem.size >> 20} MiB of RAM`,
+): number {
+  let top = 0;
   for (const s of img.segments) {
-    if (s.paddr + s.memsz > mem.size) {
+    if (s.paddr < start || s.paddr + s.memsz > end) {
       throw new BootError(
-        `${name}: segment at 0x${s.paddr.toString(16)} (+0x${s.memsz.toString(16)}) lies outside ` +
-          `${mem.size >> 20} MiB of RAM`,
+        `${name}: segment at 0x${s.paddr.toString(16)} (+0x${
+          s.memsz.toString(16)
+        }) lies outside ${where}`,
       );
     }
+    top = Math.max(top, s.paddr + s.memsz);
   }
   for (const s of img.segments) {
     mem.u8.set(bytes.subarray(s.offset, s.offset + s.filesz), s.paddr);
     mem.u8.fill(0, s.paddr + s.filesz, s.paddr + s.memsz);
   }
+  return top;
 }

@@ -34,7 +34,7 @@ import { Guest, type LauncherHooks } from "../lguest/guest.ts";
 import { BP, E820_RAM, KEEP_SEGMENTS, SUBARCH_LGUEST } from "./bootparams.ts";
 import { BootError } from "./errors.ts";
 import { ConsoleLog } from "./console_log.ts";
-import { isElf, parseElf } from "./elf.ts";
+import { isElf, loadElf, parseElf } from "./elf.ts";
 import { gunzipInto } from "./gzip.ts";
 import { PciBus } from "./pci.ts";
 import { VirtioConsole } from "./virtio_console.ts";
@@ -295,22 +295,8 @@ export function loadKernel(
     // §1.2: the launcher takes only ET_EXEC (2) for EM_386 (parseElf checked the machine).
     const type = bytes[16] | (bytes[17] << 8);
     if (type !== 2) throw new BootError(`${name}: not an executable ELF (e_type ${type})`);
-    let end = 0;
-    for (const s of img.segments) {
-      if (s.paddr < CMDLINE_ADDR + COMMAND_LINE_SIZE || s.paddr + s.memsz > ram) {
-        throw new BootError(
-          `${name}: segment at 0x${s.paddr.toString(16)} (+0x${
-            s.memsz.toString(16)
-          }) lies outside ` +
-            `guest RAM above 0x${(CMDLINE_ADDR + COMMAND_LINE_SIZE).toString(16)}`,
-        );
-      }
-      end = Math.max(end, s.paddr + s.memsz);
-    }
-    for (const s of img.segments) {
-      mem.u8.set(bytes.subarray(s.offset, s.offset + s.filesz), s.paddr);
-      mem.u8.fill(0, s.paddr + s.filesz, s.paddr + s.memsz);
-    }
+    const low = CMDLINE_ADDR + COMMAND_LINE_SIZE; // never over boot_params or the command line
+    const end = loadElf(mem, img, bytes, name, low, ram, `guest RAM above 0x${low.toString(16)}`);
     return { format: "elf", entry: img.entry, end, symbols: img.symbols };
   }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
