@@ -95,6 +95,32 @@ describe("numbers and expressions", () => {
     assert.throws(() => evaluate("1 2", noCtx), DebugError);
     assert.throws(() => evaluate("123456789", noCtx), /does not fit in 32 bits/);
   });
+
+  it("has C's operators with C's precedence, unsigned 32-bit", () => {
+    assert.equal(evaluate("eax + 4 * 2", noCtx), 0x18);
+    assert.equal(evaluate("(eax + 4) * 2", noCtx), 0x28);
+    assert.equal(evaluate("1 << 4 | 1", noCtx), 0x11);
+    assert.equal(evaluate("eax == 0x10 && [esp] == cafe", noCtx), 1);
+    assert.equal(evaluate("eax != 0x10 || esp < 0x1000", noCtx), 0);
+    assert.equal(evaluate("-1 >> 0n28", noCtx), 0xf);
+    assert.equal(evaluate("~0 ^ 0xff", noCtx), 0xffffff00);
+    assert.equal(evaluate("!eax", noCtx), 0);
+    assert.equal(evaluate("0n10 / 3 + 0n10 % 3", noCtx), 4);
+    assert.equal(evaluate("esp >= 0x2000 & eax <= 0x10", noCtx), 1);
+    assert.throws(() => evaluate("1 / (eax - 0x10)", noCtx), /^DebugError: division by zero$/);
+  });
+
+  it("bounds nesting with a one-line error, not a stack overflow", () => {
+    const deep = (n: number) => "(".repeat(n) + "1" + ")".repeat(n);
+    assert.equal(evaluate(deep(256), noCtx), 1);
+    for (const e of [deep(100_000), "[".repeat(100_000), "-".repeat(100_000) + "1"]) {
+      assert.throws(() => evaluate(e, noCtx), (x: Error) => {
+        assert.ok(x instanceof DebugError, String(x));
+        assert.equal(x.message, "expression nested more than 256 deep");
+        return true;
+      });
+    }
+  });
 });
 
 describe("page-table walks and dumps (hand-made tables)", () => {

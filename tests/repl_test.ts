@@ -159,6 +159,32 @@ describe("batch sessions", () => {
     assert.equal(r.err, "");
   });
 
+  it("bounds every listing and every expression (stack 99999999, 100,000 brackets)", {
+    timeout: 60_000,
+  }, () => {
+    const deep = "(".repeat(100_000) + "1" + ")".repeat(100_000);
+    // A file of commands: a 200,000-character line through a pipe would have to be echoed whole
+    // while the pipe is still being written.
+    const script = join(TMP, "bounds.cmds");
+    writeFileSync(
+      script,
+      `stack 99999999\np ${deep}\nx/4b ${deep}\nset max-lines 20\ndisasm eip 100\n`,
+    );
+    const r = run(["-x", script, "16", "examples/lguest/hello.elf"]);
+    assert.equal(r.status, 1, r.err);
+    const lines = r.out.split("\n");
+    assert.ok(lines.length < 700, `${lines.length} lines`);
+    assert.match(r.out, /\n… 99999501 more dwords \(set max-lines N shows up to N\)\n/);
+    const errors = lines.filter((l) => l.startsWith("error:"));
+    assert.deepEqual(errors, [
+      "error: expression nested more than 256 deep",
+      "error: expression nested more than 256 deep",
+    ]);
+    assert.doesNotMatch(r.out + r.err, /call stack/i);
+    const dis = r.out.slice(r.out.indexOf("(lguest) disasm eip 100\n")).split("\n");
+    assert.equal(dis[21], "… 80 more lines (set max-lines N shows up to N)");
+  });
+
   it("-c quit N sets the exit status; -x runs a file of commands", { timeout: 60_000 }, () => {
     assert.equal(run(["-c", "step; quit 7", "16", "examples/lguest/hello.elf"]).status, 7);
     const script = join(TMP, "walk.cmds");

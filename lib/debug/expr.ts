@@ -7,7 +7,8 @@
  * instruction count — are decimal, as in gdb (`step 10`, `x/16b`), and take
  * `0x` for hex. An expression adds and subtracts terms; a term is a number, a
  * register (`eax`, `$esp`, `eip`), a kernel symbol (`start_kernel`), or
- * `[expr]`, the dword at that linear address (`[esp]`, `[ebp+4]`).
+ * `[expr]`, the dword at that linear address (`[esp]`, `[ebp+4]`); C's operators
+ * combine them (`(eax & 0xff) == 1`), nested at most {@link MAX_EXPR_DEPTH} deep.
  *
  * @module
  */
@@ -58,59 +59,148 @@ function checked(v: number, s: string): number {
   return v;
 }
 
+/** How deeply brackets and unary operators may nest in one expression. */
+export const MAX_EXPR_DEPTH = 256;
+
+/** Binary operators by precedence level, loosest first (C's order). */
+const LEVELS: string[][] = [
+  ["||"],
+  ["&&"],
+  ["|"],
+  ["^"],
+  ["&"],
+  ["==", "!="],
+  ["<=", ">=", "<", ">"],
+  ["<<", ">>"],
+  ["+", "-"],
+  ["*", "/", "%"],
+];
+
+function apply(op: string, a: number, b: number): number {
+  switch (op) {
+    case "||":
+      return a !== 0 || b !== 0 ? 1 : 0;
+    case "&&":
+      return a !== 0 && b !== 0 ? 1 : 0;
+    case "|":
+      return a | b;
+    case "^":
+      return a ^ b;
+    case "&":
+      return a & b;
+    case "==":
+      return a === b ? 1 : 0;
+    case "!=":
+      return a !== b ? 1 : 0;
+    case "<":
+      return a < b ? 1 : 0;
+    case "<=":
+      return a <= b ? 1 : 0;
+    case ">":
+      return a > b ? 1 : 0;
+    case ">=":
+      return a >= b ? 1 : 0;
+    case "<<":
+      return b > 31 ? 0 : a << b;
+    case ">>":
+      return b > 31 ? 0 : a >>> b;
+    case "+":
+      return a + b;
+    case "-":
+      return a - b;
+    case "*":
+      return Math.imul(a, b);
+    case "/":
+    case "%":
+      if (b === 0) throw new DebugError("division by zero");
+      return op === "/" ? Math.floor(a / b) : a % b;
+  }
+  throw new DebugError(`unknown operator '${op}'`);
+}
+
 /**
- * Evaluate an address expression to an unsigned 32-bit value. A bare word
- * that is both a hex number and a symbol or register (`add`, `eax`? no: `eax`
- * is not hex; but `cafe` may be a symbol) means the symbol or register.
+ * Evaluate an expression to an unsigned 32-bit value. Terms are numbers (hex
+ * by default), registers, symbols, `[addr]` (the dword there) and `(…)`; the
+ * operators are C's, with C's precedence: unary `- ~ !`, then `* / %`, `+ -`,
+ * `<< >>`, comparisons, `== !=`, `& ^ |`, `&& ||`. Arithmetic is unsigned
+ * 32-bit; a comparison or `!` gives 0 or 1 (so `break ADDR if eax == 1`
+ * works). A bare word that is both a hex number and a symbol or register
+ * (`cafe` as a symbol) means the symbol. Brackets nest at most
+ * {@link MAX_EXPR_DEPTH} deep: deeper is a one-line error, not a stack overflow.
  */
 export function evaluate(text: string, ctx: ExprContext): number {
   const src = text.trim();
   if (src === "") throw new DebugError("missing address");
   let pos = 0;
-  const peek = () => src[pos];
+  let depth = 0;
   const skip = () => {
-    while (pos < src.length && src[pos] === " ") pos++;
+    while (pos < src.length && (src[pos] === " " || src[pos] === "\t")) pos++;
   };
-  const term = (): number => {
-    skip();
-    if (peek() === "[") {
-      pos++;
-      const v = sum();
-      skip();
-      if (peek() !== "]") throw new DebugError(`missing ']' in '${src}'`);
-      pos++;
-      return ctx.deref(v) >>> 0;
+  const enter = () => {
+    if (++depth > MAX_EXPR_DEPTH) {
+      throw new DebugError(`expression nested more than ${MAX_EXPR_DEPTH} deep`);
     }
-    if (peek() === "(") {
+  };
+  const close = (c: string) => {
+    skip();
+    if (src[pos] !== c) throw new DebugError(`missing '${c}' in '${clip(src)}'`);
+    pos++;
+  };
+  const unary = (): number => {
+    skip();
+    const c = src[pos];
+    if (c === "-" || c === "~" || c === "!" || c === "+") {
       pos++;
-      const v = sum();
-      skip();
-      if (peek() !== ")") throw new DebugError(`missing ')' in '${src}'`);
+      enter();
+      const v = unary();
+      depth--;
+      return c === "-" ? -v >>> 0 : c === "~" ? ~v >>> 0 : c === "!" ? (v === 0 ? 1 : 0) : v;
+    }
+    if (c === "[" || c === "(") {
       pos++;
-      return v;
+      enter();
+      const v = binary(0);
+      close(c === "[" ? "]" : ")");
+      depth--;
+      return c === "[" ? ctx.deref(v) >>> 0 : v;
     }
     const m = /^\$?[A-Za-z0-9_.@$]+/.exec(src.slice(pos));
-    if (!m) throw new DebugError(`cannot read '${src.slice(pos)}' as an address`);
+    if (!m) throw new DebugError(`cannot read '${clip(src.slice(pos))}' as a value`);
     pos += m[0].length;
     return word(m[0], ctx);
   };
-  const sum = (): number => {
-    let v = term();
+  const opAt = (level: number): string | null => {
+    for (const op of LEVELS[level]) {
+      if (!src.startsWith(op, pos)) continue;
+      // `<` is not the start of `<<`, `&` not of `&&`, `|` not of `||`.
+      const longer = LEVELS.flat().some((o) => o.length > op.length && src.startsWith(o, pos));
+      if (!longer) return op;
+    }
+    return null;
+  };
+  const binary = (level: number): number => {
+    if (level === LEVELS.length) return unary();
+    let v = binary(level + 1);
     for (;;) {
       skip();
-      const op = peek();
-      if (op !== "+" && op !== "-") return v >>> 0;
-      pos++;
-      const t = term();
-      v = op === "+" ? v + t : v - t;
+      const op = opAt(level);
+      if (!op) return v >>> 0;
+      pos += op.length;
+      v = apply(op, v >>> 0, binary(level + 1) >>> 0) >>> 0;
     }
   };
-  const v = sum();
+  const v = binary(0);
   skip();
-  if (pos < src.length) throw new DebugError(`unexpected '${src.slice(pos)}' in '${src}'`);
+  if (pos < src.length) {
+    throw new DebugError(`unexpected '${clip(src.slice(pos))}' in '${clip(src)}'`);
+  }
   return v >>> 0;
 }
 
+/** At most 40 characters of `s`, for error messages. */
+function clip(s: string): string {
+  return s.length > 40 ? s.slice(0, 40) + "…" : s;
+}
 function word(w: string, ctx: ExprContext): number {
   const bare = w.startsWith("$") ? w.slice(1) : w;
   const r = ctx.register(bare.toLowerCase());

@@ -123,6 +123,8 @@ export class Session {
   };
   /** Where the last `disasm` ended, so `disasm` alone continues. */
   lastDisasm = 0;
+  /** The most lines one listing prints (`set max-lines N`); the rest become one '… N more' line. */
+  maxLines = DEFAULT_MAX_LINES;
 
   /** @param dbg the debugger; @param o output and hooks */
   constructor(dbg: Debugger, o: SessionOptions) {
@@ -132,9 +134,10 @@ export class Session {
     dbg.print = (line) => this.write(line);
   }
 
-  /** Write lines. */
+  /** Write lines: at most {@link maxLines} of them, then one line saying how many more there were. */
   out(lines: string | string[]): void {
-    this.write(typeof lines === "string" ? lines : lines.join("\n"));
+    if (typeof lines === "string") return this.write(lines);
+    this.write(capLines(lines, this.maxLines).join("\n"));
   }
 
   /** Find a command by name or alias. */
@@ -343,6 +346,18 @@ export class Session {
     lines.push("Addresses are hex (0n10 is decimal ten); counts are decimal (step 10).");
     return lines;
   }
+}
+
+/** How many lines one listing prints unless `set max-lines` says otherwise. */
+export const DEFAULT_MAX_LINES = 500;
+
+/** `lines` cut to `max`, with a last line saying how many were left out. */
+export function capLines(lines: string[], max: number): string[] {
+  if (lines.length <= max) return lines;
+  return [
+    ...lines.slice(0, max),
+    `… ${lines.length - max} more lines (set max-lines N shows up to N)`,
+  ];
 }
 
 function splitCommands(line: string): string[] {
@@ -685,6 +700,29 @@ control/status/tag words and ST(0)-ST(7), as values and raw 80-bit.`,
     complete: () => ["fpu"],
   },
   {
+    names: ["print", "p", "inspect"],
+    group: STATE,
+    usage: "print[/F] EXPR",
+    summary: "evaluate an expression (p/x, p/d, p/t…)",
+    help: `Evaluate EXPR and print its value: hex, then decimal (and signed when
+negative), then the symbol it falls in. EXPR takes registers, symbols, hex
+numbers (0n10 decimal), [ADDR] for the dword at ADDR, and C's operators with
+C's precedence: * / % + - << >> < <= > >= == != & ^ | && || ! ~.
+/F prints in one format: x hex, d signed, u unsigned, o octal, t binary,
+c character, a address with symbol. Examples:
+  p eax + 4 * ecx          p/t eflags & 0x3000        p [esp+4] == 0n42`,
+    run: (s, a, rest) => {
+      let f = "";
+      if (a[0]?.startsWith("/")) {
+        f = a[0].slice(1);
+        if (rest.startsWith(a[0])) rest = rest.slice(a[0].length).trim();
+      }
+      if (!rest) throw new DebugError("usage: print[/F] EXPR");
+      s.out(printValue(s.dbg, s.dbg.eval(rest), f));
+    },
+    complete: (s) => s.addressWords(),
+  },
+  {
     names: ["set"],
     group: STATE,
     usage: "set REG VALUE | set byte|word|dword [phys] ADDR VALUE | set syntax S",
@@ -692,12 +730,20 @@ control/status/tag words and ST(0)-ST(7), as values and raw 80-bit.`,
     help: `set REG VALUE                 eax, ax, al, eip, eflags, cr3…, or one flag: set zf 1
 set byte|word|dword ADDR VAL  write linear memory (set dword phys PADDR VAL: physical)
 set syntax intel|att|nasm|masm   disassembly syntax (also: set disassembly-flavor att)
+set max-lines N               the most lines a listing prints (default 500); the
+                              rest are counted on one '… N more lines' line
 VALUE is an expression like ADDR: hex by default (0n10 is decimal).`,
     run: (s, a, _rest) => {
       const d = s.dbg;
       need(a, 2, "set REG VALUE");
       const k = a[0].toLowerCase();
       if (k === "syntax" || k === "disassembly-flavor") return setSyntax(s, a[1]);
+      if (k === "max-lines") {
+        const n = parseCount(a[1]);
+        if (n < 1 || n > 100000) throw new DebugError("max-lines is 1 to 100000");
+        s.maxLines = n;
+        return s.out(`max-lines ${n}`);
+      }
       const sizes: Record<string, number> = { byte: 1, word: 2, dword: 4 };
       if (k in sizes) {
         const phys = a[1] === "phys";
@@ -718,7 +764,7 @@ VALUE is an expression like ADDR: hex by default (0n10 is decimal).`,
     },
     complete: (s, w) =>
       w.length <= 1
-        ? ["byte", "word", "dword", "syntax", "disassembly-flavor", ...REGISTER_NAMES]
+        ? ["byte", "word", "dword", "syntax", "disassembly-flavor", "max-lines", ...REGISTER_NAMES]
         : w[0].startsWith("syntax") || w[0].startsWith("disassembly")
         ? [...SYNTAXES]
         : s.addressWords(),
@@ -784,7 +830,8 @@ next instruction; 'disasm' again continues). '=>' marks EIP, '*' a breakpoint.
     summary: "N dwords at SS:ESP (default 16)",
     help:
       "Show N (decimal, default 16) dwords from the top of the stack, with symbols and EBP marked.",
-    run: (s, a) => s.out(stackText(s.dbg, a[0] ? parseCount(a[0]) : 16)),
+    run: (s, a) =>
+      s.out(stackText(s.dbg, a[0] ? parseCount(a[0]) : 16, Math.max(1, s.maxLines - 2))),
   },
   {
     names: ["bt", "backtrace", "where"],
@@ -1059,6 +1106,41 @@ function setSyntax(s: Session, w: string | undefined): void {
   if (!SYNTAXES.includes(v)) throw new DebugError(`syntax is one of ${SYNTAXES.join(", ")}`);
   s.dbg.syntax = v;
   s.out(`syntax ${v}`);
+}
+
+/** `print`'s text for value `v` in format `f` ("" for all of hex, decimal and symbol). */
+function printValue(d: Debugger, v: number, f: string): string {
+  v >>>= 0;
+  switch (f) {
+    case "":
+      return `= ${hex(v)} (${v}${v >= 0x80000000 ? `, ${v | 0}` : ""})${
+        d.symbolize(v) ? ` <${d.symbolize(v)}>` : ""
+      }`;
+    case "x":
+      return `= ${hexs(v)}`;
+    case "d":
+      return `= ${v | 0}`;
+    case "u":
+      return `= ${v}`;
+    case "o":
+      return `= 0${v.toString(8)}`;
+    case "t":
+      return `= ${v.toString(2)}`;
+    case "c":
+      return `= ${v & 0xff} ${charText(v & 0xff)}`;
+    case "a":
+      return `= ${d.addrText(v)}`;
+  }
+  throw new DebugError(`bad format '/${f}': one of x d u o t c a (p/x eax)`);
+}
+
+/** A byte as a C character literal: 'A', '\\n', '\\x01'. */
+export function charText(b: number): string {
+  const esc: Record<number, string> = { 0: "\\0", 9: "\\t", 10: "\\n", 13: "\\r", 39: "\\'" };
+  if (b in esc) return `'${esc[b]}'`;
+  return b >= 0x20 && b < 0x7f
+    ? `'${String.fromCharCode(b)}'`
+    : `'\\x${b.toString(16).padStart(2, "0")}'`;
 }
 
 function describeBp(s: Session, bp: ReturnType<Debugger["breakAt"]>): string {

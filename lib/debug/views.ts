@@ -196,11 +196,15 @@ export function disasmText(d: Debugger, lines: DisasmLine[]): string[] {
   return columns(rows);
 }
 
-/** `stack [N]`: dwords from SS:ESP up, annotated with symbols. */
-export function stackText(d: Debugger, n = 16): string[] {
+/**
+ * `stack [N]`: dwords from SS:ESP up, annotated with symbols; at most `max`
+ * of them are read and shown, and a last line counts the rest.
+ */
+export function stackText(d: Debugger, n = 16, max = 500): string[] {
   const c = d.cpu;
   const esp = (c.sbase[SS] + c.regs[4]) >>> 0;
-  const { bytes, error } = d.readLinearPartial(esp, n * 4);
+  const shown = Math.min(n, max);
+  const { bytes, error } = d.readLinearPartial(esp, shown * 4);
   const dv = new DataView(bytes.buffer);
   const out = [`stack at ss:esp = ${hex(c.sreg[SS], 4)}:${hex(c.regs[4])} (linear ${hex(esp)})`];
   const ebp = (c.sbase[SS] + c.regs[5]) >>> 0;
@@ -213,6 +217,7 @@ export function stackText(d: Debugger, n = 16): string[] {
     );
   }
   if (error) out.push("  " + error);
+  else if (n > shown) out.push(`… ${n - shown} more dwords (set max-lines N shows up to N)`);
   return out;
 }
 
