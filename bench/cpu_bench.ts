@@ -151,7 +151,7 @@ record("page_walk", runFlat("guests/page_walk.bin", (c) => (c.regs[2] = 40_000))
   const path = cachedKernelPath();
   if (path === null) {
     console.error(
-      "decompressor: no cached Debian kernel (run tests/x86_decompressor_test.ts once to fetch it)",
+      "decompressor: no cached Debian kernel (sh tools/test-setup.sh fetches it)",
     );
   } else {
     const bz = new Uint8Array(readFileSync(path));

@@ -2,17 +2,21 @@
  * A real kernel nobody here wrote: Debian's i386 `linux-image-6.1.0-*-686-unsigned`,
  * fetched with apt and cached, and its reference `vmlinux` extracted natively.
  *
- * The first call in a run does the work — `dpkg --add-architecture i386`,
- * `apt-get update`, pick the newest matching package, `apt-get download` it,
- * pull `/boot/vmlinuz-*` out with `dpkg-deb --fsys-tarfile | tar` — and leaves
- * the vmlinuz in `.cache/debian-kernel/` (gitignored), so later runs need no
- * network. The reference vmlinux is what `scripts/extract-vmlinux` would
- * produce: the XZ stream found by its magic inside the bzImage, decompressed
- * by the `xz` command, once per run (never cached: the reference is always
- * made fresh from the bzImage).
+ * The test command's setup (tools/test-setup.sh) fetches it by running this
+ * file, saying first what it will do and why: add i386 to dpkg's
+ * architectures (so that apt sees i386 packages; it is removed again
+ * afterwards if it was not there before), `apt-get update`, pick the newest
+ * matching package, `apt-get download` it, pull `/boot/vmlinuz-*` out with
+ * `dpkg-deb --fsys-tarfile | tar` — and leaves the vmlinuz in
+ * `.cache/debian-kernel/` (gitignored), where later runs find it with no
+ * network. The tests never fetch: without the cached kernel (or without `xz`)
+ * they skip, saying why ({@link kernelSkipReason}). The reference vmlinux is
+ * what `scripts/extract-vmlinux` would produce: the XZ stream found by its
+ * magic inside the bzImage, decompressed by the `xz` command, once per run
+ * (never cached: the reference is always made fresh from the bzImage).
  *
- * Every failure is an Error with a one-line message saying what failed: a test
- * that needs the kernel must fail, not skip, when it cannot be had.
+ * Every failure to fetch is an Error with a one-line message saying what
+ * failed.
  *
  * @module
  */
@@ -93,55 +97,98 @@ function newestPackage(): string | null {
   return names[0] ?? null;
 }
 
-function download(): string {
+/** Was `arch` among dpkg's foreign architectures? */
+function hasForeignArch(arch: string): boolean {
+  const r = sh("dpkg", ["--print-foreign-architectures"]);
+  return !r.error && r.status === 0 && r.stdout.toString().split("\n").includes(arch);
+}
+
+/**
+ * Download the newest kernel package with apt and cache its vmlinuz; `say`
+ * hears each step before it is taken. Returns the cached path.
+ */
+export function fetchDebianKernel(say: (line: string) => void): string {
   if (process.platform !== "linux") {
     throw new Error("debian kernel: not cached and this is not Linux (apt needed)");
   }
-  must(sh("dpkg", ["--add-architecture", "i386"]), "dpkg --add-architecture i386");
-  // apt-get update can report a failed index (a mirror mid-sync) and still leave
-  // usable lists: only give up if the package cannot be found afterwards.
-  const upd = sh("apt-get", ["update"]);
-  const pkg = newestPackage();
-  if (!pkg) {
-    throw new Error(
-      `debian kernel: no linux-image-6.1.0-*-686-unsigned package known to apt ` +
-        `(apt-get update: ${upd.status === 0 ? "ok" : why(upd)})`,
-    );
+  const added = !hasForeignArch("i386");
+  if (added) {
+    say("dpkg --add-architecture i386  (apt lists i386 packages only then; removed again after)");
+    must(sh("dpkg", ["--add-architecture", "i386"]), "dpkg --add-architecture i386");
   }
-  mkdirSync(KERNEL_CACHE_DIR, { recursive: true });
-  const work = KERNEL_CACHE_DIR + `download-${process.pid}/`;
-  rmSync(work, { recursive: true, force: true });
-  mkdirSync(work, { recursive: true });
   try {
-    must(sh("apt-get", ["download", `${pkg}:i386`], work), `apt-get download ${pkg}:i386`);
-    const deb = readdirSync(work).find((f) => f.endsWith(".deb"));
-    if (!deb) throw new Error(`debian kernel: apt-get download ${pkg}:i386 left no .deb`);
-    const release = pkg.replace(/^linux-image-/, "").replace(/-unsigned$/, "");
-    const member = `./boot/vmlinuz-${release}`;
-    must(
-      sh("sh", ["-c", `dpkg-deb --fsys-tarfile "$1" | tar -x -f - "$2"`, "sh", deb, member], work),
-      `extracting ${member} from ${deb}`,
-    );
-    const got = work + member.slice(2);
-    if (!existsSync(got)) throw new Error(`debian kernel: ${deb} has no ${member}`);
-    // Rename into place: a concurrent run sees the whole file or none.
-    const dest = KERNEL_CACHE_DIR + `vmlinuz-${release}`;
-    renameSync(got, dest);
-    return dest;
-  } finally {
+    say("apt-get update  (the package lists, now with i386)");
+    // apt-get update can report a failed index (a mirror mid-sync) and still leave
+    // usable lists: only give up if the package cannot be found afterwards.
+    const upd = sh("apt-get", ["update"]);
+    const pkg = newestPackage();
+    if (!pkg) {
+      throw new Error(
+        `debian kernel: no linux-image-6.1.0-*-686-unsigned package known to apt ` +
+          `(apt-get update: ${upd.status === 0 ? "ok" : why(upd)})`,
+      );
+    }
+    mkdirSync(KERNEL_CACHE_DIR, { recursive: true });
+    const work = KERNEL_CACHE_DIR + `download-${process.pid}/`;
     rmSync(work, { recursive: true, force: true });
+    mkdirSync(work, { recursive: true });
+    try {
+      say(`apt-get download ${pkg}:i386  (into ${work}; nothing is installed)`);
+      must(sh("apt-get", ["download", `${pkg}:i386`], work), `apt-get download ${pkg}:i386`);
+      const deb = readdirSync(work).find((f) => f.endsWith(".deb"));
+      if (!deb) throw new Error(`debian kernel: apt-get download ${pkg}:i386 left no .deb`);
+      const release = pkg.replace(/^linux-image-/, "").replace(/-unsigned$/, "");
+      const member = `./boot/vmlinuz-${release}`;
+      say(`dpkg-deb --fsys-tarfile ${deb} | tar -x ${member}  (the bzImage alone is kept)`);
+      must(
+        sh(
+          "sh",
+          ["-c", `dpkg-deb --fsys-tarfile "$1" | tar -x -f - "$2"`, "sh", deb, member],
+          work,
+        ),
+        `extracting ${member} from ${deb}`,
+      );
+      const got = work + member.slice(2);
+      if (!existsSync(got)) throw new Error(`debian kernel: ${deb} has no ${member}`);
+      // Rename into place: a concurrent run sees the whole file or none.
+      const dest = KERNEL_CACHE_DIR + `vmlinuz-${release}`;
+      renameSync(got, dest);
+      return dest;
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  } finally {
+    if (added) {
+      say("dpkg --remove-architecture i386  (as it was)");
+      sh("dpkg", ["--remove-architecture", "i386"]);
+    }
   }
 }
 
 let memo: DebianKernel | null = null;
 
 /**
- * The Debian i386 kernel's bzImage: from the cache, or downloaded with apt and
- * cached. Throws an Error with a one-line message if it cannot be had.
+ * Why the tests that need the Debian kernel and its reference vmlinux must
+ * skip — it is not cached, or `xz` is missing — or false when they can run.
+ */
+export function kernelSkipReason(): string | false {
+  if (cachedKernelPath() === null) {
+    return `no Debian i386 kernel in ${KERNEL_CACHE_DIR} (the test command's setup, ` +
+      "`sh tools/test-setup.sh`, fetches it with apt; it said why it could not)";
+  }
+  const r = sh("xz", ["--version"]);
+  if (r.error || r.status !== 0) return "no xz command (Debian package xz-utils)";
+  return false;
+}
+
+/**
+ * The cached Debian i386 kernel's bzImage. Throws an Error with a one-line
+ * message if it is not cached (see {@link kernelSkipReason}).
  */
 export function debianKernel(): DebianKernel {
   if (memo) return memo;
-  const path = cachedKernelPath() ?? download();
+  const path = cachedKernelPath();
+  if (path === null) throw new Error(`debian kernel: not cached in ${KERNEL_CACHE_DIR}`);
   const release = path.slice(path.lastIndexOf("/") + "/vmlinuz-".length);
   const bzImage = new Uint8Array(readFileSync(path));
   memo = { path, release, bzImage };
@@ -151,12 +198,6 @@ export function debianKernel(): DebianKernel {
 /** The XZ stream header magic: FD '7zXZ' 00. */
 const XZ_MAGIC = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
 
-function ensureXz(): void {
-  const r = sh("xz", ["--version"]);
-  if (!r.error && r.status === 0) return;
-  must(sh("apt-get", ["install", "-y", "xz-utils"]), "apt-get install -y xz-utils");
-}
-
 /**
  * The reference vmlinux inside a bzImage, extracted natively as
  * `scripts/extract-vmlinux` does: try each XZ magic in turn, decompress from
@@ -164,7 +205,6 @@ function ensureXz(): void {
  * and take the first result that is an ELF file.
  */
 export function extractVmlinux(bzImage: Uint8Array): Uint8Array {
-  ensureXz();
   let tried = 0;
   for (let i = bzImage.indexOf(XZ_MAGIC[0]); i >= 0; i = bzImage.indexOf(XZ_MAGIC[0], i + 1)) {
     if (!XZ_MAGIC.every((b, k) => bzImage[i + k] === b)) continue;
@@ -195,4 +235,28 @@ let vmlinuxMemo: Uint8Array | null = null;
 /** The Debian kernel's reference vmlinux, extracted natively once per run. */
 export function debianVmlinux(): Uint8Array {
   return (vmlinuxMemo ??= extractVmlinux(debianKernel().bzImage));
+}
+
+// Run by tools/test-setup.sh: fetch the kernel unless it is cached. Exit status
+// 0 when it is there afterwards, 1 (with the reason) when it could not be had.
+if (import.meta.main) {
+  const say = (l: string) => process.stderr.write(`test-setup: ${l}\n`);
+  const have = cachedKernelPath();
+  if (have) {
+    say(`Debian i386 kernel: cached (${have})`);
+  } else {
+    say(
+      "the decompressor test and the benchmark run a real kernel, Debian's i386 " +
+        "linux-image-6.1.0-*-686-unsigned; it is not cached yet, so it is fetched with apt now " +
+        `(about a minute, once; the next run finds it in ${KERNEL_CACHE_DIR}):`,
+    );
+    try {
+      const path = fetchDebianKernel((l) => say(`  ${l}`));
+      say(`Debian i386 kernel: cached (${path})`);
+    } catch (e) {
+      say(`${e instanceof Error ? e.message : String(e)}`);
+      say("the tests that need the Debian kernel will skip, saying so");
+      process.exit(1);
+    }
+  }
 }

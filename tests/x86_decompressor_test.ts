@@ -1,6 +1,7 @@
 /**
  * Real code nobody here wrote: the decompressor of Debian's i386 kernel
- * (`linux-image-6.1.0-*-686-unsigned`, see tests/debian_kernel.ts), run on the
+ * (`linux-image-6.1.0-*-686-unsigned`, fetched by the test command's setup, see
+ * tests/debian_kernel.ts; without it the test skips, saying why), run on the
  * bare machine from the 32-bit boot protocol entry until it jumps into the
  * kernel it unpacked.
  *
@@ -29,7 +30,7 @@ import { kernelLoadAddress, loadBzImage, parseBzImage } from "../lib/boot/bzimag
 import { BP, E820_RAM } from "../lib/boot/bootparams.ts";
 import { PhysicalMemory } from "../lib/x86/memory.ts";
 import { CS, DS, EBP, EBX, EDI, ESI, Exit, type ExitCode, SS } from "../lib/x86/cpu.ts";
-import { debianKernel, debianVmlinux } from "./debian_kernel.ts";
+import { debianKernel, debianVmlinux, kernelSkipReason } from "./debian_kernel.ts";
 
 const CMDLINE = "nokaslr earlyprintk=serial,ttyS0,115200 console=ttyS0";
 /** The decompressor needs about 2.3e9 instructions; more than this means it is lost. */
@@ -207,8 +208,15 @@ function describeStop(m: BareMachine, exit: ExitCode): string {
     `${regs}\nCOM1: ${JSON.stringify(m.output.text())}\n${disassemble(m, eip)}`;
 }
 
+/** Without the cached kernel (fetched by the test command's setup) this skips, saying why. */
+const kernelSkip = kernelSkipReason();
+if (kernelSkip) console.warn(`x86_decompressor_test: skipped: ${kernelSkip}`);
+
 describe("Debian i386 kernel decompressor, run bare", () => {
-  it("unpacks the kernel byte for byte and jumps to its entry", { timeout: 900_000 }, () => {
+  it("unpacks the kernel byte for byte and jumps to its entry", {
+    timeout: 900_000,
+    skip: kernelSkip,
+  }, () => {
     const kernel = debianKernel();
     const vmlinuxBytes = debianVmlinux();
     const vmlinux = parseElf(vmlinuxBytes, "vmlinux");
