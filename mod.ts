@@ -31,7 +31,9 @@
 
 // ------------------------------------------------------------------ the hardware
 export { CPU, CPU_EXIT, Exit } from "./lib/x86/cpu.ts";
-export type { ExitCode, PortHandler } from "./lib/x86/cpu.ts";
+export type { ExitCode } from "./lib/x86/cpu.ts";
+export { Bus } from "./lib/x86/bus.ts";
+export type { MmioRegion, PortHandler } from "./lib/x86/bus.ts";
 export { CS, DS, EAX, EBP, EBX, ECX, EDI, EDX, ES, ESI, ESP, FS, GS, SS } from "./lib/x86/cpu.ts";
 export { CR0_PG, CR0_WP, CR4_PAE, CR4_PSE } from "./lib/x86/cpu.ts";
 export { PhysicalMemory } from "./lib/x86/memory.ts";
@@ -40,7 +42,8 @@ export { CPUID_FEATURES_EDX } from "./lib/x86/cpuid.ts";
 
 // ------------------------------------------------------------------ the lguest host
 export { Guest } from "./lib/lguest/guest.ts";
-export type { GuestOptions, LauncherHooks, RunStop } from "./lib/lguest/guest.ts";
+export type { GuestOptions, RunStop } from "./lib/lguest/guest.ts";
+export { gateDpl, handleTrap, Trap, TrapKind } from "./lib/lguest/traps.ts";
 export { Demand, PGDIR_SLOTS, ShadowPageTables } from "./lib/lguest/page_tables.ts";
 export type { PgdirSlot } from "./lib/lguest/page_tables.ts";
 export { hypercallName } from "./lib/lguest/hypercalls.ts";

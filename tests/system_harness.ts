@@ -83,13 +83,13 @@ export class GuestRun {
     const cpu = this.machine.cpu;
     // A Multiboot loader's entry: EAX = 0x2BADB002, EBX = the information structure.
     this.machine.loadKernel(file, `${name}.bin`);
-    cpu.registerPorts(REPORT_PORT, 1, {
+    cpu.bus.registerPorts(REPORT_PORT, 1, {
       in: () => 0xff,
       out: (_p, v) => {
         this.text += String.fromCharCode(v & 0xff);
       },
     });
-    cpu.registerPorts(IRQ_PORT, 1, {
+    cpu.bus.registerPorts(IRQ_PORT, 1, {
       in: () => 0xff,
       out: (_p, v) => cpu.raiseIrq(v & 0xff),
     });

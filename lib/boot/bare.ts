@@ -65,12 +65,12 @@ export class BareMachine {
     this.cpu = new CPU(this.mem);
     const output = this.output = new ConsoleLog(outputBytes);
     this.uart = new Uart16550(COM1, (b) => (output.push(b), console(b)));
-    this.cpu.registerPorts(COM1, 8, this.uart);
+    this.cpu.bus.registerPorts(COM1, 8, this.uart);
     // A bare machine delivers every exception and interrupt through the guest's IDT;
     // until the guest loads one, the IDT is empty (any exception ends in a triple fault).
     this.cpu.exitVectors.fill(0);
     this.cpu.idtLimit = 0;
-    this.cpu.registerPorts(DEBUG_EXIT_PORT, 1, {
+    this.cpu.bus.registerPorts(DEBUG_EXIT_PORT, 1, {
       in: () => 0xff,
       out: (_p, v) => {
         this.debugExit = v & 0xff;

@@ -23,14 +23,17 @@
  * and entered just after the magic.
  *
  * The devices: PCI configuration mechanism 1 with the virtio console in slot
- * 1 (`pci.ts`, `virtio_console.ts`). Port I/O and device-memory accesses trap
- * to the host, which hands them here (`emulateInsn`, `emulateMmio`).
+ * 1 (`pci.ts`, `virtio_console.ts`), wired on the CPU's bus — the PCI ports,
+ * the i8042 status port (§7.1) and the device window as one MMIO region — so
+ * the CPU's own decoder carries every guest access to them; the host's trap
+ * policy emulates the guest kernel's port I/O by handing it to the same bus.
  *
  * @module
  */
 
 import { PhysicalMemory } from "../x86/memory.ts";
-import { Guest, type LauncherHooks } from "../lguest/guest.ts";
+import type { PortHandler } from "../x86/bus.ts";
+import { Guest } from "../lguest/guest.ts";
 import { BP, E820_RAM, KEEP_SEGMENTS, SUBARCH_LGUEST } from "./bootparams.ts";
 import { BootError } from "./errors.ts";
 import { ConsoleLog } from "./console_log.ts";
@@ -82,6 +85,13 @@ export const MIN_MEM_MIB = 2, MAX_MEM_MIB = 1024;
 
 const MAGIC_2007 = new TextEncoder().encode("GenuineLguest");
 
+/**
+ * Port 0x64, the i8042 status: always "output buffer full" (§7.1), so the
+ * kernel's i8042 probe gives up. Every other port the launcher does not wire
+ * reads as all ones and ignores writes (PIC, PIT, CMOS, port 0x80 delays).
+ */
+const I8042_STATUS: PortHandler = { in: () => 1, out: () => {} };
+
 /** How the kernel was loaded. */
 export interface LoadedKernel {
   /** "elf", "bzImage" or "lguest-2007". */
@@ -95,7 +105,7 @@ export interface LoadedKernel {
 }
 
 /** An lguest launcher with its guest. */
-export class Launcher implements LauncherHooks {
+export class Launcher {
   /** The guest (and through it the host and CPU). */
   readonly guest: Guest;
   /** PCI config mechanism 1. */
@@ -144,6 +154,12 @@ export class Launcher implements LauncherHooks {
       sink ? (b) => (output.push(b), sink(b)) : (b) => output.push(b),
     );
     this.pci.attach(1, this.console);
+    // lguest's launcher exits on a driver error (bad_driver): the guest dies with the reason.
+    this.pci.fail = (reason) => this.guest.die(reason);
+    const bus = this.guest.cpu.bus;
+    bus.registerPorts(0xcf8, 8, this.pci);
+    bus.registerPorts(0x64, 1, I8042_STATUS);
+    bus.mapMmio(ram, deviceEnd - ram, this.pci);
 
     const name = o.kernelName ?? "kernel";
     this.kernel = loadKernel(mem, ram, o.kernel, name);
@@ -172,7 +188,6 @@ export class Launcher implements LauncherHooks {
       o.initrd ? this.initrdStart : 0,
       o.initrd?.length ?? 0,
     );
-    this.guest.launcher = this;
     this.guest.start(this.kernel.entry, this.pgdir);
   }
 
@@ -180,107 +195,6 @@ export class Launcher implements LauncherHooks {
   text(): string {
     return this.output.text();
   }
-
-  /** Port read, as the 4.9 launcher answers (§7.1). */
-  portIn(port: number, size: number): number {
-    if (port === 0x64) return 1; // i8042 status: "output buffer full"
-    if (port >= 0xcf8 && port <= 0xcff) return this.pci.portIn(port, size);
-    return size === 4 ? -1 : (1 << (size * 8)) - 1;
-  }
-
-  /** Port write; false when refused (the launcher then reflects #GP). */
-  portOut(port: number, v: number, size: number): boolean {
-    if (port >= 0xcf8 && port <= 0xcff) return this.pci.portOut(port, v, size);
-    return true; // PIC, PIT, CMOS, port 0x80 delays: ignored
-  }
-
-  /** #GP at ring 1: CLI is skipped; IN/OUT are emulated; anything else is reflected. */
-  emulateInsn(g: Guest, insn: Uint8Array): number {
-    let i = 0, o16 = false;
-    if (insn[0] === 0xfa) return 1; // cli (a leftover from old cmpxchg8b emulation)
-    if (insn[0] === 0x66) {
-      o16 = true;
-      i = 1;
-    }
-    const op = insn[i];
-    let port: number, len: number;
-    const regs = g.cpu.regs;
-    switch (op) {
-      case 0xe4:
-      case 0xe5:
-      case 0xe6:
-      case 0xe7:
-        port = insn[i + 1];
-        len = i + 2;
-        break;
-      case 0xec:
-      case 0xed:
-      case 0xee:
-      case 0xef:
-        port = regs[2] & 0xffff;
-        len = i + 1;
-        break;
-      default:
-        return 0;
-    }
-    const size = (op & 1) === 0 ? 1 : o16 ? 2 : 4;
-    const mask = size === 4 ? -1 : (1 << (size * 8)) - 1;
-    if ((op & 2) === 0) {
-      regs[0] = (regs[0] & ~mask) | (this.portIn(port, size) & mask);
-    } else if (!this.portOut(port, regs[0] & mask, size)) return 0;
-    return len;
-  }
-
-  /**
-   * A guest access to device memory: decode the MOV (88/89/8A/8B, optional 66)
-   * and dispatch it to the function whose BAR0 holds `gpa`.
-   */
-  emulateMmio(g: Guest, gpa: number, insn: Uint8Array): number {
-    const hit = this.pci.findBar(gpa);
-    if (!hit) return 0;
-    const [fn, off] = hit;
-    let i = 0, o16 = false;
-    if (insn[0] === 0x66) {
-      o16 = true;
-      i = 1;
-    }
-    const op = insn[i];
-    if (op < 0x88 || op > 0x8b || op === 0x8c) return 0;
-    const m = insn[i + 1];
-    const size = (op & 1) === 0 ? 1 : o16 ? 2 : 4;
-    if (size === 1 && o16) return 0;
-    const len = i + 2 + modrmExtra(insn, i + 1);
-    const reg = (m >> 3) & 7;
-    const cpu = g.cpu;
-    if ((op & 2) === 0) {
-      const v = size === 1
-        ? cpu.regs8[reg < 4 ? reg * 4 : (reg - 4) * 4 + 1]
-        : size === 2
-        ? cpu.regs16[reg * 2]
-        : cpu.regs[reg];
-      fn.barWrite(off, v, size);
-    } else {
-      const v = fn.barRead(off, size);
-      if (size === 1) cpu.regs8[reg < 4 ? reg * 4 : (reg - 4) * 4 + 1] = v;
-      else if (size === 2) cpu.regs16[reg * 2] = v;
-      else cpu.regs[reg] = v;
-    }
-    return len;
-  }
-}
-
-/** Bytes after the ModRM byte at insn[at]: SIB and displacement (32-bit addressing). */
-function modrmExtra(insn: Uint8Array, at: number): number {
-  const m = insn[at], mod = m >> 6, rm = m & 7;
-  let n = 0;
-  if (mod !== 3 && rm === 4) {
-    n++;
-    if (mod === 0 && (insn[at + 1] & 7) === 5) n += 4;
-  }
-  if (mod === 0 && rm === 5) n += 4;
-  else if (mod === 1) n += 1;
-  else if (mod === 2) n += 4;
-  return n;
 }
 
 /** Load the kernel (ELF, bzImage or 2007 image) into guest RAM. */

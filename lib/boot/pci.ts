@@ -3,8 +3,10 @@
  * (tools/lguest/lguest.c: pci_data_ioread/iowrite, init_pci_config, init_cap).
  *
  * The guest reaches it with port I/O — an address to 0xCF8, then data through
- * 0xCFC..0xCFF — and every such instruction traps to the host (#GP at ring 1),
- * which hands it to the launcher. Slot 0 is a dummy host bridge; slot 1 is the
+ * 0xCFC..0xCFF — which the host emulates at ring 1 by handing it to the CPU's
+ * bus, where the launcher registered this object (a `PortHandler`). It is
+ * also the device window's `MmioRegion`: an access there goes to the function
+ * whose BAR0 holds the address. Slot 0 is a dummy host bridge; slot 1 is the
  * virtio console, a modern virtio 1.0 PCI function whose vendor capabilities
  * point into BAR0. Only the first 152 bytes of each function's config space
  * exist; the writes the launcher accepts are few (BARs, the PCI_CFG window),
@@ -14,8 +16,17 @@
  * BAR0: that is how the guest's early console writes `emerg_wr` before any
  * driver has mapped the BAR.
  *
+ * Every BAR0 access, by MMIO or through the window, is checked against the
+ * function's register file (60 bytes of virtio registers plus its device
+ * config) before a device sees it: one that runs outside is the driver's
+ * error, and as lguest's launcher exits on a driver error (`bad_driver`), the
+ * guest dies with the reason (`fail`). Window bytes past every BAR read as all
+ * ones and ignore writes.
+ *
  * @module
  */
+
+import type { MmioRegion, PortHandler } from "../x86/bus.ts";
 
 /** Config-space bytes implemented per function. */
 export const PCI_CONFIG_SIZE = 152;
@@ -35,6 +46,12 @@ export abstract class VirtioPciFunction {
   private readonly cdv: DataView = new DataView(this.config.buffer);
   /** BAR0 window size (a power of two). */
   readonly barSize: number;
+  /** Bytes of BAR0 that hold registers: 60 + the device config. */
+  readonly regsSize: number;
+  /** Reports a driver error (the launcher kills the guest with the reason). */
+  fail: (reason: string) => void = () => {};
+  /** The device's name in messages. */
+  abstract readonly name: string;
 
   /**
    * @param virtioType virtio device type (3 = console)
@@ -51,6 +68,7 @@ export abstract class VirtioPciFunction {
     readonly deviceCfgSize: number,
   ) {
     const used = VIRTIO_PCI_DEVICE_CFG + deviceCfgSize;
+    this.regsSize = used;
     let size = 1;
     while (size < used) size <<= 1;
     this.barSize = size;
@@ -152,20 +170,40 @@ export abstract class VirtioPciFunction {
 
   private cfgWindowRead(size: number): void {
     const w = this.windowAccess(size);
-    if (w) this.store(PCI_CFG_CAP + 16, this.barRead(w[0], w[1]), w[1]);
+    if (w) this.store(PCI_CFG_CAP + 16, this.read(w[0], w[1]), w[1]);
   }
 
   private cfgWindowWrite(v: number, size: number): boolean {
     const w = this.windowAccess(size);
     if (!w) return false;
-    this.barWrite(w[0], w[1] === 4 ? v : v & ((1 << (w[1] * 8)) - 1), w[1]);
+    this.write(w[0], w[1] === 4 ? v : v & ((1 << (w[1] * 8)) - 1), w[1]);
     return true;
   }
 
-  /** Read a BAR0 register (offset into the window). */
-  abstract barRead(off: number, size: number): number;
-  /** Write a BAR0 register. */
-  abstract barWrite(off: number, v: number, size: number): void;
+  /** Is `[off, off+size)` inside the register file? Otherwise the driver is told off. */
+  private checked(off: number, size: number, what: string): boolean {
+    if (off >= 0 && off + size <= this.regsSize) return true;
+    this.fail(
+      `${this.name}: ${what} of ${size} bytes at BAR0 offset 0x${off.toString(16)}, ` +
+        `outside its ${this.regsSize} bytes of registers`,
+    );
+    return false;
+  }
+
+  /** A BAR0 read from the guest, bounds-checked (outside the registers: 0, and `fail`). */
+  read(off: number, size: number): number {
+    return this.checked(off, size, "read") ? this.barRead(off, size) : 0;
+  }
+
+  /** A BAR0 write from the guest, bounds-checked (outside the registers: ignored, and `fail`). */
+  write(off: number, v: number, size: number): void {
+    if (this.checked(off, size, "write")) this.barWrite(off, v, size);
+  }
+
+  /** Read a BAR0 register: `[off, off+size)` lies inside the register file. */
+  protected abstract barRead(off: number, size: number): number;
+  /** Write a BAR0 register: `[off, off+size)` lies inside the register file. */
+  protected abstract barWrite(off: number, v: number, size: number): void;
 }
 
 /** The dummy host bridge in slot 0: class 0x0600, vendor/device 0 (so Linux's scan skips it). */
@@ -176,17 +214,24 @@ class HostBridge {
   }
 }
 
-/** Config mechanism 1 on ports 0xCF8..0xCFF, with up to 32 functions on bus 0. */
-export class PciBus {
+/**
+ * Config mechanism 1 on ports 0xCF8..0xCFF, with up to 32 functions on bus 0,
+ * and the MMIO window that holds their BARs.
+ */
+export class PciBus implements PortHandler, MmioRegion {
   /** The config-address latch (0xCF8). */
   address = 0;
   /** Functions by slot (slot 0 is the host bridge). */
   readonly slots: (VirtioPciFunction | null)[] = new Array(32).fill(null);
   private readonly bridge = new HostBridge();
 
+  /** Reports a driver error: the launcher kills the guest with the reason. */
+  fail: (reason: string) => void = () => {};
+
   /** Put `f` in `slot`. */
   attach(slot: number, f: VirtioPciFunction): void {
     this.slots[slot] = f;
+    f.fail = (reason) => this.fail(reason);
   }
 
   /** Decode the latch: [slot, register offset] or null for an access that reads all ones. */
@@ -199,7 +244,7 @@ export class PciBus {
   }
 
   /** Port read from 0xCF8..0xCFF. */
-  portIn(port: number, size: number): number {
+  in(port: number, size: number): number {
     if (port >= 0xcf8 && port <= 0xcfb) {
       const shift = (port - 0xcf8) * 8;
       const v = this.address >>> shift;
@@ -223,8 +268,8 @@ export class PciBus {
     return f ? f.configRead(off, size) : ones;
   }
 
-  /** Port write to 0xCF8..0xCFF; false when the write is refused (the launcher reflects #GP). */
-  portOut(port: number, v: number, size: number): boolean {
+  /** Port write to 0xCF8..0xCFF; false when the write is refused (the host reflects #GP). */
+  out(port: number, v: number, size: number): boolean {
     if (port >= 0xcf8 && port <= 0xcfb) {
       const shift = (port - 0xcf8) * 8;
       const mask = (size === 4 ? -1 : (1 << (size * 8)) - 1) << shift;
@@ -239,11 +284,24 @@ export class PciBus {
     return f.configWrite(reg + (port - 0xcfc), v, size);
   }
 
-  /** The function whose BAR0 window holds guest-physical `gpa`, with the offset. */
-  findBar(gpa: number): [VirtioPciFunction, number] | null {
+  /** The function whose BAR0 window holds guest-physical `gpa`. */
+  private findBar(gpa: number): VirtioPciFunction | null {
     for (const f of this.slots) {
-      if (f && gpa >= f.barAddr && gpa < f.barAddr + f.barSize) return [f, gpa - f.barAddr];
+      if (f && gpa >= f.barAddr && gpa < f.barAddr + f.barSize) return f;
     }
     return null;
+  }
+
+  /** MMIO read in the device window: to the BAR holding it (none: all ones). */
+  read(addr: number, size: number): number {
+    const f = this.findBar(addr);
+    if (f === null) return size === 4 ? -1 : (1 << (size * 8)) - 1;
+    return f.read(addr - f.barAddr, size);
+  }
+
+  /** MMIO write in the device window: to the BAR holding it (none: dropped). */
+  write(addr: number, size: number, value: number): void {
+    const f = this.findBar(addr);
+    if (f !== null) f.write(addr - f.barAddr, value, size);
   }
 }

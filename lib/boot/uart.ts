@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { PortHandler } from "../x86/cpu.ts";
+import type { PortHandler } from "../x86/bus.ts";
 
 /** COM1's base port. */
 export const COM1 = 0x3f8;

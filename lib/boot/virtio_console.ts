@@ -38,8 +38,11 @@ export class VirtioConsole extends VirtioPciFunction {
     this.rdv.setUint16(24, 256, true); // queue_size
   }
 
+  /** Its name in messages. */
+  readonly name = "virtio console";
+
   /** BAR0 read. */
-  barRead(off: number, size: number): number {
+  protected barRead(off: number, size: number): number {
     if (off === 4 && size === 4) {
       const sel = this.rdv.getUint32(0, true);
       return sel === 0 ? FEATURES_LO : sel === 1 ? FEATURES_HI : 0;
@@ -57,7 +60,7 @@ export class VirtioConsole extends VirtioPciFunction {
   }
 
   /** BAR0 write. */
-  barWrite(off: number, v: number, size: number): void {
+  protected barWrite(off: number, v: number, size: number): void {
     if (off === EMERG_WR_OFFSET && size === 4) {
       this.sink(v & 0xff);
       return;

@@ -29,7 +29,7 @@ import type { CPU } from "../x86/cpu.ts";
 import { vectorName } from "../x86/flags.ts";
 import type { HypercallRecord } from "../lguest/hypercalls.ts";
 import { hypercallName } from "../lguest/hypercalls.ts";
-import { LHCALL, LHCALL_NAMES } from "../lguest/abi.ts";
+import { hypercallArgs, LHCALL, LHCALL_NAMES } from "../lguest/abi.ts";
 import { Demand } from "../lguest/page_tables.ts";
 import type { RunResult, Target } from "./target.ts";
 import {
@@ -681,8 +681,6 @@ export class Debugger {
       (err & 1 ? ", protection" : ", not present");
     const what = result === Demand.Ok
       ? "host filled the shadow entry"
-      : result === Demand.Iomem
-      ? "device memory: the launcher emulates the access"
       : "guest's tables forbid it: #PF reflected into the guest";
     const text = `page fault at ${hex(vaddr)} (${how}): ${what}`;
     this.note(text);
@@ -876,10 +874,7 @@ export class Debugger {
           if (bp) {
             bp.hits++;
             const regs = this.cpu.regs;
-            const call = Debugger.hcallText({
-              nr: r.hcall,
-              args: [regs[3], regs[1], regs[2], regs[6]],
-            });
+            const call = Debugger.hcallText({ nr: r.hcall, args: hypercallArgs(regs).args });
             if (bp.temporary) this.delete(bp.id);
             this.passTrap = true;
             return this.finishEvent(

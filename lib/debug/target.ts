@@ -19,7 +19,7 @@ import type { Guest } from "../lguest/guest.ts";
 import type { Launcher } from "../boot/launcher.ts";
 import type { BareMachine } from "../boot/bare.ts";
 import type { ConsoleLog } from "../boot/console_log.ts";
-import { LGUEST_TRAP_ENTRY } from "../lguest/abi.ts";
+import { HCALL_NR_REG, LGUEST_TRAP_ENTRY } from "../lguest/abi.ts";
 import { type PagingMode, type Read32, type Walk, walk } from "./paging.ts";
 import { hex } from "./format.ts";
 
@@ -125,7 +125,9 @@ export class LguestTarget implements Target {
         return { kind: "ended", ...this.ended! };
       case "trap": {
         const cpu = this.cpu, v = cpu.exitVector;
-        const hcall = v === LGUEST_TRAP_ENTRY && !this.trapBreak.has(v) ? cpu.regs[0] >>> 0 : null;
+        const hcall = v === LGUEST_TRAP_ENTRY && !this.trapBreak.has(v)
+          ? cpu.regs[HCALL_NR_REG] >>> 0
+          : null;
         return { kind: "trap", vector: v, error: cpu.exitError, cr2: cpu.exitCr2, hcall };
       }
       default:

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { EAX, EBX, ECX, EDX, ESI } from "../x86/cpu.ts";
+
 /** Hypercall numbers (`arch/x86/include/asm/lguest_hcall.h`). */
 export const LHCALL = {
   FLUSH_ASYNC: 0,
@@ -31,6 +33,20 @@ export const LHCALL = {
 export const LHCALL_NAMES: Map<number, string> = new Map(
   Object.entries(LHCALL).map(([k, v]) => [v, `LHCALL_${k}`]),
 );
+
+/**
+ * The hypercall register convention (§2.1): the call number in EAX, the four
+ * arguments in EBX, ECX, EDX and ESI (`struct hcall_args` laid over the saved
+ * registers). Nothing is returned: EAX still holds the call number after it.
+ */
+export const HCALL_NR_REG = EAX;
+/** The registers holding a hypercall's arguments 1..4, in order. */
+export const HCALL_ARG_REGS: readonly [number, number, number, number] = [EBX, ECX, EDX, ESI];
+
+/** A hypercall's number and arguments as the guest left them in `regs`. */
+export function hypercallArgs(regs: Int32Array): { nr: number; args: number[] } {
+  return { nr: regs[HCALL_NR_REG] >>> 0, args: HCALL_ARG_REGS.map((r) => regs[r]) };
+}
 
 /** The hypercall trap vector: `int $0x1f`. */
 export const LGUEST_TRAP_ENTRY = 0x1f;

@@ -6,10 +6,14 @@
  * guest is halted, sleep until an interrupt (in virtual time: jump to the
  * timer's deadline); otherwise run the CPU until it exits — every exception
  * and software interrupt leaves the CPU for the host here — and handle the
- * trap: a page fault goes to `demandPage` (and back into the guest if its own
- * tables forbid the access), `int $0x1f` is a hypercall, a #GP with error code
- * 0 at ring 1 is an I/O instruction for the launcher to emulate, and anything
- * else is reflected into the guest through the IDT it gave the host.
+ * trap with the one trap policy, `traps.ts` (lguest_arch_handle_trap). The
+ * same policy also runs inside the CPU's instruction for the common cases (a
+ * page fault demand paging fixes, a hypercall, an INT the guest takes, port
+ * I/O at ring 1), so those cost no exit.
+ *
+ * Devices are not the host's business: the launcher wires them on the CPU's
+ * bus (ports and MMIO regions), the shadows map the device window like RAM,
+ * and the CPU's own decoder carries every access there to the bus.
  *
  * Time is virtual: the TSC is the retired-instruction count (one instruction
  * is one nanosecond of a 1 GHz TSC) plus the time skipped while halted, and
@@ -26,24 +30,18 @@
 import { CPU, CS, DS, ES, Exit, FS, GS, SS } from "../x86/cpu.ts";
 import { CR0_ET, CR0_NE, CR0_PE, CR0_PG, CR0_WP, CR4_PAE } from "../x86/cpu.ts";
 import type { PhysicalMemory } from "../x86/memory.ts";
-import { vectorName } from "../x86/flags.ts";
-import {
-  KERNEL_CS,
-  KERNEL_DS,
-  LGUEST_DATA,
-  LGUEST_IRQS,
-  LGUEST_TRAP_ENTRY,
-  SYSCALL_VECTOR,
-} from "./abi.ts";
+import { HCALL_NR_REG, KERNEL_CS, KERNEL_DS, LGUEST_DATA, LGUEST_IRQS } from "./abi.ts";
+import { LGUEST_TRAP_ENTRY } from "./abi.ts";
 import { HostPages } from "./hostmem.ts";
 import { Demand, ShadowPageTables, SWITCHER_ADDR } from "./page_tables.ts";
 import { GuestGdt } from "./segments.ts";
-import { deliverTrap, GuestIdt, maybeDeliverInterrupt } from "./interrupts_and_traps.ts";
+import { GuestIdt, maybeDeliverInterrupt } from "./interrupts_and_traps.ts";
 import { doHcall, drainAsync, type HypercallRecord } from "./hypercalls.ts";
+import { cli, handleTrap, portIn, portOut, Trap, TrapKind } from "./traps.ts";
 
 /**
  * Host iterations in a row without progress — no instruction retired, no
- * instruction emulated, no virtual time passed — after which the guest is
+ * virtual time passed — after which the guest is
  * killed. Legitimate runs of them are a handful (an instruction faulting on a
  * few pages in turn, an interrupt delivered before its handler's first
  * instruction); a guest that reaches this bound would spin for ever.
@@ -52,25 +50,6 @@ export const NO_PROGRESS_LIMIT = 10_000;
 
 /** Thrown internally to unwind the host when the guest is killed; never escapes. */
 const GUEST_DEATH: { readonly death: true } = Object.freeze({ death: true as const });
-
-/** What the launcher does for the host (lguest's /dev/lguest read loop). */
-export interface LauncherHooks {
-  /**
-   * A #GP with error code 0 at ring 1: emulate the instruction whose first
-   * bytes are `insn` (read at EIP through the guest's page tables). Return its
-   * length to skip it, or 0 to reflect the #GP into the guest.
-   */
-  emulateInsn(g: Guest, insn: Uint8Array): number;
-  /**
-   * An access to device memory at guest-physical `gpa` (a page fault in the
-   * device window). Return the instruction's length, or 0 to reflect the #PF.
-   */
-  emulateMmio(g: Guest, gpa: number, insn: Uint8Array): number;
-  /** Port read for an emulated IN (the fast path of emulateInsn). */
-  portIn?(port: number, size: number): number;
-  /** Port write for an emulated OUT; false refuses it (the #GP is reflected). */
-  portOut?(port: number, v: number, size: number): boolean;
-}
 
 /** How `Guest.run` ended. */
 export type RunStop =
@@ -85,7 +64,10 @@ export type RunStop =
 export interface GuestOptions {
   /** Guest RAM in bytes (multiple of 4 KiB). */
   ramSize: number;
-  /** End of the device window (guest-physical), for MMIO: pages [ramSize, deviceEnd) are MMIO. */
+  /**
+   * End of the device window (guest-physical): pages [ramSize, deviceEnd) are
+   * device memory, which the shadows map and the CPU's bus serves.
+   */
   deviceEnd: number;
   /** Host-owned pages for shadow tables and the GDT. */
   hostPages?: number;
@@ -161,8 +143,6 @@ export class Guest {
   /** The guest powered off cleanly (SHUTDOWN "Power down", reason 1). */
   poweredOff = false;
 
-  /** The launcher's side (instruction and MMIO emulation). */
-  launcher: LauncherHooks | null = null;
   /** Recent hypercalls, newest last (bounded). */
   readonly hcallLog: HypercallRecord[] = [];
   /** Most hypercalls kept in `hcallLog`. */
@@ -180,11 +160,14 @@ export class Guest {
   /** Let the next trap (resp. hypercall) pass a break on it: the one just reported. */
   private skipTrapBreak = false;
   private skipHcallBreak = false;
+  /**
+   * The address of the page fault the fast path just found demandPage could
+   * not fix (NaN: none), so the exit path that follows does not ask again.
+   */
+  pfTried = NaN;
   private userStop = false;
   /** Host iterations in a row that made no progress (see NO_PROGRESS_LIMIT). */
   private stalls = 0;
-  /** Instructions the launcher completed for the guest (progress without a retired instruction). */
-  private emulated = 0;
   /** The page fault demand paging last called fixed (this iteration, when `fixed`). */
   private readonly lastFix = { vaddr: 0, err: 0, fixed: false };
   /** How many stalled iterations ended with that fault "fixed". */
@@ -345,6 +328,20 @@ export class Guest {
     throw GUEST_DEATH;
   }
 
+  /**
+   * Kill the guest from code that must not unwind the CPU — a device handler
+   * inside the guest's instruction (lguest's launcher exits on a driver's
+   * protocol violation, `bad_driver`): the guest is marked dead and the CPU
+   * stops after this instruction; `run` then reports "dead".
+   */
+  die(reason: string): void {
+    if (!this.dead) {
+      this.dead = true;
+      this.deathReason = reason;
+    }
+    this.cpu.requestStop();
+  }
+
   /** Log a hypercall and tell the tracer. */
   recordHypercall(r: HypercallRecord): void {
     this.hcallLog.push(r);
@@ -389,83 +386,63 @@ export class Guest {
   }
 
   /**
-   * The host's fast paths: a page fault that demand paging resolves, and an
-   * IN/OUT at ring 1 the launcher emulates, are handled inside the CPU's
-   * instruction (no exit from cpu.run, no JavaScript throw) with the same
-   * outcome as the trap path. The debugger turns them off for the vector it
-   * breaks on, so it sees every such trap.
+   * The host's fast paths: the trap policy (traps.ts) run inside the CPU's
+   * instruction — a page fault demand paging fixes, a hypercall, an INT the
+   * guest takes, port I/O and CLI at ring 1 — with the same outcome as the
+   * exit path and no exit from cpu.run (a JavaScript throw is expensive in
+   * some engines). A vector the debugger breaks on takes the exit, so it
+   * sees every such trap.
    */
   private setFastPaths(): void {
     const cpu = this.cpu;
     cpu.pageFaultHook = this.trapBreak.has(14) ? null : this.fastPageFault;
     cpu.softIntHook = this.fastSoftInt;
-    const l = this.launcher;
-    cpu.ioTrap = this.trapBreak.has(13) || l === null || !l.portIn || !l.portOut
-      ? null
-      : this.fastIo;
+    cpu.ioTrap = this.fastIo;
   }
 
   private readonly fastPageFault = (lin: number, err: number): boolean => {
     this.skipTrapBreak = false;
-    const r = this.pt.demandPage(lin, err);
-    this.onPageFault?.(lin, err, r);
-    // A fault it cannot fix leaves run() as #PF; handleTrap takes this result from here.
-    this.lastFastFault = r === Demand.Ok ? -1 : r;
-    this.lastFastFaultAddr = lin;
-    return r === Demand.Ok;
+    return handleTrap(this, 14, err, TrapKind.Exception, lin, true) === Trap.Done;
   };
-  /** demandPage's result for the fault the fast path could not fix (-1: none). */
-  private lastFastFault = -1;
-  private lastFastFaultAddr = 0;
 
-  /**
-   * INT n handled inside the instruction: a hypercall (executed; the run loop
-   * is asked to come round when the call changed what it schedules: HALT, the
-   * clock event, pending interrupts), or a software interrupt the guest may
-   * take (reflected through its IDT, as handleTrap would). Anything else —
-   * a privilege violation, a missing handler, a break the debugger set —
-   * takes the ordinary exit.
-   */
   private readonly fastSoftInt = (v: number, source: number): boolean => {
     const cpu = this.cpu;
     if (this.trapBreak.has(v) || source !== 1) return false;
-    this.skipTrapBreak = false; // a break passed once is passed: this one is new
     if (v === LGUEST_TRAP_ENTRY) {
-      if (cpu.cpl > 1 || this.hcallBreak.has(cpu.regs[0] >>> 0)) return false;
+      if (this.hcallBreak.has(cpu.regs[HCALL_NR_REG] >>> 0)) return false;
       this.skipHcallBreak = false;
-      this.onTrap?.(v, -1, 0);
-      const deadline = this.timerDeadline;
-      const r = cpu.regs;
-      drainAsync(this);
-      if (!this.dead) doHcall(this, r[0] >>> 0, r[3], r[1], r[2], r[6]);
-      // Come round to the host loop when the call changed what it schedules, or an
-      // interrupt is pending (SEND_INTERRUPTS exists for exactly that).
-      if (this.halted || this.timerDeadline !== deadline || this.irqsPending !== 0) {
-        cpu.requestStop();
-      }
-      return true;
     }
-    const dpl = v === 7 || v === 13 || v === 14 || (v >= 32 && v !== SYSCALL_VECTOR)
-      ? 0
-      : this.idt.dpl(v);
-    if (cpu.cpl > dpl || !this.idt.present(v)) return false;
+    this.skipTrapBreak = false; // a break passed once is passed: this one is new
     this.onTrap?.(v, -1, 0);
-    return deliverTrap(this, v, -1);
+    if (handleTrap(this, v, -1, TrapKind.Software, 0, true) === Trap.Done) return true;
+    this.trapReported = true; // the exit that follows is the same trap
+    return false;
   };
+  /** The trap the CPU is exiting with was reported to onTrap already (by the fast path). */
+  private trapReported = false;
+
+  /** IN/OUT/CLI at ring 1 (a #GP(0) without the hook): a debugger's break on #GP sees it first. */
+  private ioBreak(): boolean {
+    if (!this.trapBreak.has(13) || this.skipTrapBreak) {
+      this.skipTrapBreak = false;
+      return false;
+    }
+    return true;
+  }
 
   private readonly fastIo = {
-    in: (port: number, size: number): number =>
-      this.cpu.cpl === 1 ? this.launcher!.portIn!(port, size) : NaN,
+    in: (port: number, size: number): number => this.ioBreak() ? NaN : portIn(this, port, size),
     out: (port: number, v: number, size: number): boolean =>
-      this.cpu.cpl === 1 && this.launcher!.portOut!(port, v, size),
+      !this.ioBreak() && portOut(this, port, v, size),
+    cli: (): boolean => !this.ioBreak() && cli(this),
   };
 
   /**
    * Run for at most `maxInsns` guest instructions.
    *
    * Progress guarantee: every iteration of the host loop must retire an
-   * instruction, have the launcher complete one, or let virtual time pass.
-   * An iteration that does none of these (a page fault demand paging calls
+   * instruction or let virtual time pass (port I/O and MMIO are emulated
+   * inside the instruction, which retires). An iteration that does neither (a page fault demand paging calls
    * fixed but the CPU still faults on, a trap whose delivery faults again)
    * counts as a stall; NO_PROGRESS_LIMIT stalls in a row kill the guest with a
    * reason, so `run` returns whatever the guest does, and so do the
@@ -479,10 +456,10 @@ export class Guest {
     const out: { stop: RunStop | null } = { stop: null };
     for (;;) {
       if (this.dead) return "dead";
-      const icount = cpu.icount, tsc = cpu.tscOffset, emulated = this.emulated;
+      const icount = cpu.icount, tsc = cpu.tscOffset;
       this.lastFix.fixed = false;
       if (!this.guarded(() => (out.stop = this.iteration(stopAt)))) return "dead";
-      if (cpu.icount !== icount || cpu.tscOffset !== tsc || this.emulated !== emulated) {
+      if (cpu.icount !== icount || cpu.tscOffset !== tsc) {
         this.stalls = this.stalledFixes = 0;
       } else if (out.stop === null || out.stop === "trap") {
         // (The other stops return before the CPU runs: nothing was attempted.)
@@ -495,6 +472,16 @@ export class Guest {
       }
       if (out.stop !== null) return out.stop;
     }
+  }
+
+  /**
+   * The exit path's demand paging fixed the fault at `vaddr`: if the
+   * instruction still does not complete, the progress guarantee names it.
+   */
+  noteFixedFault(vaddr: number, err: number): void {
+    this.lastFix.vaddr = vaddr;
+    this.lastFix.err = err;
+    this.lastFix.fixed = true;
   }
 
   /** Why the progress guarantee killed the guest, naming the fault it was stuck on. */
@@ -555,11 +542,12 @@ export class Guest {
     }
   }
 
-  /** lguest_arch_handle_trap. Returns a stop reason or null. */
+  /** A trap the CPU exited with: the debugger's break, else the trap policy. */
   private handleTrap(): RunStop | null {
     const cpu = this.cpu;
     const v = cpu.exitVector, err = cpu.exitError;
-    this.onTrap?.(v, err, cpu.exitCr2);
+    if (!this.trapReported) this.onTrap?.(v, err, cpu.exitCr2);
+    this.trapReported = false;
     if (this.trapBreak.has(v) && !this.skipTrapBreak) {
       // Stop before handling: put EIP back so continuing re-raises it (and the
       // INT, if it was one, has not retired after all).
@@ -571,109 +559,18 @@ export class Guest {
       return "trap";
     }
     this.skipTrapBreak = false;
-    switch (v) {
-      case 13:
-        if (err === 0 && this.emulateInsn()) return null;
-        break;
-      case 14: {
-        const cr2 = cpu.exitCr2;
-        let r: number;
-        if (this.lastFastFault >= 0 && this.lastFastFaultAddr === cr2) {
-          r = this.lastFastFault; // demand paging already ran (and was reported) in the fast path
-        } else {
-          r = this.pt.demandPage(cr2, err);
-          this.onPageFault?.(cr2, err, r);
-        }
-        this.lastFastFault = -1;
-        if (r === Demand.Ok) {
-          this.lastFix.vaddr = cr2;
-          this.lastFix.err = err;
-          this.lastFix.fixed = true;
-          return null;
-        }
-        if (r === Demand.Iomem) {
-          if (this.emulateMmio(this.pt.iomemAddr)) return null;
-          return this.reflect(14, err); // CR2 in lguest_data is not updated for MMIO (§9.4)
-        }
-        if (this.lguestData >= 0) this.writeLguestData(LGUEST_DATA.cr2, cr2);
-        break;
+    const kind = cpu.exitSource === 1 ? TrapKind.Software : TrapKind.Exception;
+    if (kind === TrapKind.Software && v === LGUEST_TRAP_ENTRY && cpu.cpl <= 1) {
+      const nr = cpu.regs[HCALL_NR_REG] >>> 0;
+      if (this.hcallBreak.has(nr) && !this.skipHcallBreak) {
+        cpu.eip = cpu.instrStart;
+        cpu.unretire();
+        this.skipHcallBreak = true;
+        return "trap";
       }
-      case 7:
-        if (!this.ts) return null; // the FPU is the guest's; nothing to restore
-        break;
-      case LGUEST_TRAP_ENTRY:
-        if (cpu.exitSource === 1 && cpu.cpl <= 1) return this.hypercallTrap();
-        break;
+      this.skipHcallBreak = false;
     }
-    // Software INT n/INT3/INTO: the privilege check the host's gates would make.
-    if (cpu.exitSource === 1) {
-      const dpl = v === LGUEST_TRAP_ENTRY
-        ? 1
-        : v === 7 || v === 13 || v === 14 || (v >= 32 && v !== SYSCALL_VECTOR)
-        ? 0
-        : this.idt.dpl(v);
-      if (cpu.cpl > dpl) {
-        cpu.eip = cpu.instrStart; // #GP is a fault at the INT instruction
-        return this.reflect(13, (v << 3) | 2);
-      }
-      return this.reflect(v, -1);
-    }
-    return this.reflect(v, err);
-  }
-
-  /** The guest made a hypercall: drain the async ring, then execute it. */
-  private hypercallTrap(): RunStop | null {
-    const r = this.cpu.regs;
-    const nr = r[0] >>> 0;
-    if (this.hcallBreak.has(nr) && !this.skipHcallBreak) {
-      this.cpu.eip = this.cpu.instrStart;
-      this.cpu.unretire();
-      this.skipHcallBreak = true;
-      return "trap";
-    }
-    this.skipHcallBreak = false;
-    drainAsync(this);
-    if (!this.dead) doHcall(this, nr, r[3], r[1], r[2], r[6]);
+    handleTrap(this, v, err, kind, cpu.exitCr2, false);
     return null;
-  }
-
-  /** Reflect trap `v` into the guest, or kill it if it has no handler. */
-  private reflect(v: number, err: number): null {
-    if (!deliverTrap(this, v, err)) {
-      const cpu = this.cpu;
-      // As 4.9 reports it: CR2 for a page fault, else the error code (0 for a
-      // vector without one: the switcher pushes a 0 in its place).
-      const detail = v === 14
-        ? `cr2 0x${(cpu.exitCr2 >>> 0).toString(16)}`
-        : `err 0x${(err < 0 ? 0 : err >>> 0).toString(16)}`;
-      this.kill(
-        `unhandled trap ${v} (${vectorName(v)}) at 0x${(cpu.eip >>> 0).toString(16)} (${detail})`,
-      );
-    }
-    return null;
-  }
-
-  /** #GP(0) at ring 1: let the launcher emulate I/O (and skip CLI). */
-  private emulateInsn(): boolean {
-    const cpu = this.cpu;
-    if ((cpu.sreg[CS] & 3) !== 1 || this.launcher === null) return false;
-    const insn = this.readVirtual((cpu.csBase + cpu.eip) | 0, 7);
-    const len = this.launcher.emulateInsn(this, insn);
-    if (len <= 0) return false;
-    cpu.eip = (cpu.eip + len) | 0;
-    this.emulated++;
-    return true;
-  }
-
-  /** An MMIO access: let the launcher emulate it. */
-  private emulateMmio(gpa: number): boolean {
-    const cpu = this.cpu;
-    if (this.launcher === null) return false;
-    const insn = this.readVirtual((cpu.csBase + cpu.eip) | 0, 7);
-    const len = this.launcher.emulateMmio(this, gpa, insn);
-    if (len <= 0) return false;
-    cpu.eip = (cpu.eip + len) | 0;
-    this.emulated++;
-    return true;
   }
 }

@@ -31,8 +31,11 @@
  *
  * Guest-physical addresses are the emulator's physical addresses, so a shadow
  * entry points straight at the guest's page; a guest entry pointing outside
- * RAM kills the guest, and one pointing into the device window is MMIO, never
- * mapped, so every access to it comes back to the host.
+ * RAM and the devices kills the guest. A device page in the device window is
+ * mapped like RAM: the launcher's devices sit on the CPU's bus at those
+ * physical addresses, such pages never enter the CPU's TLB, and the CPU's own
+ * decoder carries every access there to the device (lguest instead leaves
+ * them unmapped and decodes the faulting instruction, §9.4).
  *
  * Two geometries, chosen when the guest is built (as lguest chose at build
  * time, CONFIG_X86_PAE, §6.8):
@@ -52,7 +55,7 @@ import type { Guest } from "./guest.ts";
 import { PAGE_TABLE_FLAGS, PTE } from "./abi.ts";
 
 /** demandPage results. */
-export const Demand = { Ok: 0, Fail: 1, Iomem: 2 } as const;
+export const Demand = { Ok: 0, Fail: 1 } as const;
 
 /** A cached shadow page directory. */
 export interface PgdirSlot {
@@ -90,8 +93,6 @@ export class ShadowPageTables {
   cur = 0;
   /** Linear mode: the host fakes a 1:1 mapping (before the first NEW_PGTABLE). */
   linear = true;
-  /** Guest-physical address of the last IOMEM access found by demandPage. */
-  iomemAddr = 0;
   /** Host page of PTEs mapping the switcher region (shared by every shadow), or -1. */
   switcherPt = -1;
   private useClock = 0;
@@ -341,17 +342,19 @@ export class ShadowPageTables {
     }
   }
 
-  /** Kill on a guest PTE with PSE/PAT set or a frame outside RAM (a PAE high half included). */
+  /**
+   * Kill on a guest PTE with PSE/PAT set or a frame outside RAM and the
+   * device memory on the CPU's bus in the device window (a PAE high half
+   * included).
+   */
   private checkGpte(lo: number, hi: number): void {
-    if ((lo & PTE.PSE) !== 0 || hi !== 0 || (lo >>> 12) >= this.g.pfnLimit) {
-      this.g.kill(`bad page table entry ${hex64(lo, hi)}`);
+    const pfn = lo >>> 12, g = this.g;
+    if (
+      (lo & PTE.PSE) !== 0 || hi !== 0 ||
+      (pfn >= g.pfnLimit && (pfn >= g.deviceLimit || !g.cpu.bus.isMmioPage(pfn * 4096)))
+    ) {
+      g.kill(`bad page table entry ${hex64(lo, hi)}`);
     }
-  }
-
-  /** Is a guest PTE's frame in the device window (MMIO)? */
-  private isIomem(lo: number, hi: number): boolean {
-    const pfn = lo >>> 12;
-    return hi === 0 && (lo & PTE.PSE) === 0 && pfn >= this.g.pfnLimit && pfn < this.g.deviceLimit;
   }
 
   /**
@@ -415,8 +418,8 @@ export class ShadowPageTables {
   /**
    * The guest faulted at `vaddr` with hardware error code `errcode`: fill the
    * shadow from the guest's tables if they allow the access. Returns Demand.Ok
-   * (the instruction can be retried), Demand.Fail (reflect the #PF into the
-   * guest) or Demand.Iomem (`iomemAddr` is the guest-physical MMIO address).
+   * (the instruction can be retried) or Demand.Fail (reflect the #PF into the
+   * guest).
    */
   demandPage(vaddr: number, errcode: number): number {
     const g = this.g;
@@ -451,10 +454,6 @@ export class ShadowPageTables {
     if ((gpte & PTE.P) === 0) return Demand.Fail;
     if ((errcode & 2) !== 0 && (gpte & PTE.RW) === 0) return Demand.Fail;
     if ((errcode & 4) !== 0 && (gpte & PTE.US) === 0) return Demand.Fail;
-    if (this.isIomem(gpte, gpteHi)) {
-      this.iomemAddr = ((gpte & -4096) | (vaddr & 0xfff)) >>> 0;
-      return Demand.Iomem;
-    }
     this.checkGpte(gpte, gpteHi);
     gpte |= PTE.A;
     if ((errcode & 2) !== 0) gpte |= PTE.D;
@@ -485,7 +484,7 @@ export class ShadowPageTables {
       if (!s || (!kernel && s.gpgdir !== key)) continue;
       const at = this.shadowPteAddr(s, vaddr, false);
       if (at < 0) continue; // no shadow table there yet: nothing to update
-      if ((pte & (PTE.A | PTE.D)) !== 0 && (pte & PTE.P) !== 0 && !this.isIomem(pte, pteHi)) {
+      if ((pte & (PTE.A | PTE.D)) !== 0 && (pte & PTE.P) !== 0) {
         this.checkGpte(pte, pteHi);
         // As 4.9 does: the guest's flags minus G, RW kept even when D is clear.
         this.writeSpte(at, (pte & -4096) | (pte & 0xfff & ~PTE.G));

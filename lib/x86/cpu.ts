@@ -43,6 +43,7 @@ import { step } from "./exec.ts";
 import { deliver, Source } from "./interrupts.ts";
 import { type Block, HOT_THRESHOLD, translate as translateBlock } from "./jit.ts";
 import { FPU } from "./fpu.ts";
+import { Bus } from "./bus.ts";
 
 /** Segment register numbers in encoding order. */
 export const ES = 0, CS = 1, SS = 2, DS = 3, FS = 4, GS = 5;
@@ -115,14 +116,6 @@ const SLICE_CUT = -1;
 
 /** The object thrown (and caught by `run`) to leave an instruction early. */
 export const CPU_EXIT: { readonly exit: true } = Object.freeze({ exit: true as const });
-
-/** Handler for port I/O: `size` is 1, 2 or 4. */
-export interface PortHandler {
-  /** Read `size` bytes from `port`. */
-  in(port: number, size: number): number;
-  /** Write `size` bytes of `value` to `port`. */
-  out(port: number, value: number, size: number): void;
-}
 
 /** An i386 CPU with an x87 FPU, executing from a {@link PhysicalMemory}. */
 export class CPU {
@@ -309,12 +302,11 @@ export class CPU {
   /** Fetches at or past this EIP raise #GP(0): the 15-byte instruction limit (long prefix runs). */
   fetchLimit = 0x7fffffff;
 
-  /** Port I/O handlers, by port (sparse). */
-  readonly ports: (PortHandler | undefined)[] = new Array(0x10000);
-  /** Optional MMIO hooks for physical addresses outside RAM. */
-  mmioRead: ((pa: number, size: number) => number) | null = null;
-  /** Optional MMIO write hook. */
-  mmioWrite: ((pa: number, value: number, size: number) => void) | null = null;
+  /**
+   * The I/O bus: port handlers and MMIO regions. A page holding device memory
+   * never enters the TLB, so every access to it reaches the bus.
+   */
+  readonly bus: Bus = new Bus();
 
   /**
    * Optional embedder hook for page faults (a hypervisor's demand paging):
@@ -336,14 +328,17 @@ export class CPU {
   /** Error code of the fault a walk just found (for pageFaultHook). */
   private pfPendingErr = 0;
   /**
-   * Optional embedder hook for IN/OUT that the I/O permission rules forbid
-   * (a hypervisor emulating port I/O): `in` returns the value read (NaN to
-   * refuse), `out` returns false to refuse; a refusal raises #GP(0) as if
-   * there were no hook. String I/O (INS/OUTS) is not offered to it.
+   * Optional embedder hook for IOPL-sensitive instructions the privilege
+   * rules forbid (a hypervisor emulating them for a deprivileged kernel): for
+   * IN/OUT, `in` returns the value read (NaN to refuse) and `out` returns
+   * false to refuse; `cli` returns true to let a CLI pass as a no-op. A
+   * refusal raises #GP(0) as if there were no hook. String I/O (INS/OUTS) is
+   * not offered to it.
    */
   ioTrap: {
     in(port: number, size: number): number;
     out(port: number, v: number, size: number): boolean;
+    cli(): boolean;
   } | null = null;
 
   /**
@@ -381,6 +376,7 @@ export class CPU {
     this.fpu = new FPU(this);
     this.codePage = new Uint8Array(mem.size >>> 12);
     this.codeMap = new Array(mem.size >>> 12);
+    this.bus.onRemap = () => this.flushTlb();
     this.reset();
   }
 
@@ -788,7 +784,10 @@ export class CPU {
     const page = lin >>> 12;
     if ((this.cr0 & CR0_PG) === 0) {
       const pa = lin >>> 0;
-      if (pa < this.mem.size && (this.tlbExclude === null || !this.tlbExclude(lin, pa))) {
+      if (
+        pa < this.mem.size && this.bus.mmioPage[page] === 0 &&
+        (this.tlbExclude === null || !this.tlbExclude(lin, pa))
+      ) {
         if (this.tlbR[page] === 0 && this.tlbW[page] === 0) this.tlbRecord(page);
         this.tlbR[page] = TLB_SUP | TLB_USER;
         if (this.codePage[page] === 0) this.tlbW[page] = TLB_SUP | TLB_USER;
@@ -837,7 +836,8 @@ export class CPU {
     dirty: boolean,
   ): void {
     const page = lin >>> 12;
-    if (pa >= this.mem.size || pa < 0) return; // MMIO or beyond RAM: always slow path
+    if (pa >= this.mem.size || pa < 0) return; // beyond RAM: always the slow path
+    if (this.bus.mmioPage[pa >>> 12] !== 0) return; // device memory: always the bus
     if (this.tlbExclude !== null && this.tlbExclude(lin, pa)) return; // watched: slow path
     const x = (pa ^ lin) & -4096;
     if (this.tlbR[page] === 0 && this.tlbW[page] === 0) this.tlbRecord(page);
@@ -936,6 +936,7 @@ export class CPU {
     const e = (write ? this.tlbW : this.tlbR)[lin >>> 12];
     if ((e & this.tlbMask) !== 0) return (e & -4096) ^ lin;
     const pa = this.translate(lin, write, this.cpl === 3);
+    if (this.bus.mmioPage[pa >>> 12] !== 0) return -1;
     if (this.tlbExclude !== null && this.tlbExclude(lin, pa)) return -1;
     return pa;
   }
@@ -1048,24 +1049,25 @@ export class CPU {
   }
 
   private physRead(pa: number, size: number): number {
-    if (pa + size <= this.mem.size) {
+    if (this.bus.mmioPage[pa >>> 12] !== 0) return this.bus.read(pa, size);
+    if (pa >= 0 && pa + size <= this.mem.size) {
       return size === 1
         ? this.u8[pa]
         : size === 2
         ? this.dv.getUint16(pa, true)
         : this.dv.getInt32(pa, true);
     }
-    if (this.mmioRead) return this.mmioRead(pa, size);
     return size === 4 ? -1 : (1 << (size * 8)) - 1;
   }
 
   private physWrite(pa: number, v: number, size: number): void {
-    if (pa + size <= this.mem.size) {
+    if (this.bus.mmioPage[pa >>> 12] !== 0) this.bus.write(pa, size, v);
+    else if (pa >= 0 && pa + size <= this.mem.size) {
       if (this.codePage[pa >>> 12] !== 0) this.dropCodePage(pa >>> 12);
       if (size === 1) this.u8[pa] = v;
       else if (size === 2) this.dv.setUint16(pa, v, true);
       else this.dv.setInt32(pa, v, true);
-    } else if (this.mmioWrite) this.mmioWrite(pa, v, size);
+    }
   }
 
   private readSlow(lin: number, size: number): number {
@@ -1168,7 +1170,7 @@ export class CPU {
       const pa = (e & this.tlbMask) !== 0
         ? (e & -4096) ^ lin
         : this.translate(lin, false, this.cpl === 3);
-      if (pa < 0 || pa >= this.mem.size) {
+      if (pa < 0 || pa >= this.mem.size || this.bus.mmioPage[pa >>> 12] !== 0) {
         this.shutdown(`instruction fetch outside RAM at linear 0x${(lin >>> 0).toString(16)}`);
       }
       this.fetchXor = (pa ^ lin) & -4096;
@@ -1179,7 +1181,7 @@ export class CPU {
     let pa: number;
     if ((e & this.tlbMask) !== 0) pa = (e & -4096) ^ lin;
     else pa = this.translate(lin, false, user);
-    if (pa < 0 || pa >= this.mem.size) {
+    if (pa < 0 || pa >= this.mem.size || this.bus.mmioPage[pa >>> 12] !== 0) {
       this.shutdown(`instruction fetch outside RAM at linear 0x${(lin >>> 0).toString(16)}`);
     }
     this.fetchPage = lin & -4096;
@@ -1328,26 +1330,6 @@ export class CPU {
   segAddr(defSeg: number, off: number): number {
     const ov = this.pfx >> P_SEG_SHIFT;
     return (off + this.sbase[ov !== 0 ? ov - 1 : defSeg]) | 0;
-  }
-
-  // ---------------------------------------------------------------- port I/O
-
-  /** Register `h` for ports `[first, first+count)`. */
-  registerPorts(first: number, count: number, h: PortHandler): void {
-    for (let p = first; p < first + count && p < 0x10000; p++) this.ports[p] = h;
-  }
-
-  /** Port read through the registered handler (unclaimed ports read as all ones). */
-  portIn(port: number, size: number): number {
-    const h = this.ports[port];
-    if (h) return h.in(port, size);
-    return size === 4 ? -1 : (1 << (size * 8)) - 1;
-  }
-
-  /** Port write through the registered handler (unclaimed writes are dropped). */
-  portOut(port: number, value: number, size: number): void {
-    const h = this.ports[port];
-    if (h) h.out(port, value, size);
   }
 
   // ---------------------------------------------------------------- run loop

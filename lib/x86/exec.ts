@@ -977,7 +977,10 @@ function execCold(cpu: CPU, op: number): void {
       cpu.setFlagBits(CF, CF);
       return;
     case 0xfa:
-      if (cpu.cpl > ((cpu.flags & IOPL) >> 12)) cpu.gp(0);
+      if (cpu.cpl > ((cpu.flags & IOPL) >> 12)) {
+        if (cpu.ioTrap === null || !cpu.ioTrap.cli()) cpu.gp(0);
+        return;
+      }
       cpu.flags &= ~IF;
       return;
     case 0xfb:

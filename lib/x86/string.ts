@@ -100,12 +100,12 @@ export function stringOp(cpu: CPU, op: number): void {
       case 0x6d: {
         // INS: probe the destination first so a fault does not lose the port read.
         cpu.probeWrite(dst, size);
-        wr(cpu, dst, cpu.portIn(port, size), size);
+        wr(cpu, dst, cpu.bus.portIn(port, size), size);
         useDi = true;
         break;
       }
       default: { // 6E/6F OUTS
-        cpu.portOut(port, rd(cpu, src, size), size);
+        cpu.bus.portOut(port, rd(cpu, src, size), size);
         useSi = true;
         break;
       }

@@ -376,14 +376,14 @@ export function portIO(cpu: CPU, op: number, port: number): void {
     if (trap === null) cpu.gp(0);
   }
   if ((op & 2) === 0) {
-    const v = trap !== null ? trap.in(port, size) : cpu.portIn(port, size);
+    const v = trap !== null ? trap.in(port, size) : cpu.bus.portIn(port, size);
     if (v !== v) cpu.gp(0); // the embedder declined (NaN)
     if (size === 1) cpu.regs8[0] = v;
     else if (size === 2) cpu.regs16[0] = v;
     else cpu.regs[EAX] = v;
   } else {
     const v = size === 1 ? cpu.regs8[0] : size === 2 ? cpu.regs16[0] : cpu.regs[EAX];
-    if (trap === null) cpu.portOut(port, v, size);
+    if (trap === null) cpu.bus.portOut(port, v, size);
     else if (!trap.out(port, v, size)) cpu.gp(0);
   }
 }
