@@ -1,8 +1,11 @@
 /**
  * lguest.ts: lguest, the tiny Linux hypervisor, as a TypeScript toolkit.
  *
- * This module is the scripting API, for Deno (import it by relative path) and
- * Bun alike. Four layers, each usable on its own:
+ * This module is the scripting API, for Deno and Bun alike, and it needs no
+ * configuration of the importer's: import it by path, by `file://` or
+ * `http(s)://` URL (Deno; `-A`, or `--allow-import` for the host), or as the
+ * installed package `@lguest/lguest-ts` (Bun). Four layers, each usable on
+ * its own:
  *
  * - the hardware: {@link CPU} (an i386 with x87) and {@link PhysicalMemory};
  * - the host: {@link Guest}, the lguest hypervisor's view of one guest
@@ -13,6 +16,12 @@
  *   hypercalls by hand) over a {@link LguestTarget} or {@link BareTarget},
  *   and {@link Session}, its command language (the REPL's, without the
  *   terminal), plus the page-table walkers and views the REPL prints.
+ *
+ * The disassembler (iced-x86, WebAssembly) is loaded on first use: the
+ * debugger's commands that disassemble load it themselves; before calling
+ * {@link disassemble} or `Debugger.disasm` directly, `await
+ * loadDisassembler()` (it reads iced's WebAssembly, so Deno needs read
+ * permission then).
  *
  * ```ts
  * import { Debugger, Launcher, LguestTarget, Session } from "./mod.ts";
