@@ -22,6 +22,12 @@
 ;    handler maps HOLE to another physical page (its PTE, then
 ;    LHCALL_SET_PTE) and IRETs, and the write is retried and lands; a read
 ;    with no page-directory entry faults with error 0 and is skipped.
+; 6. Permissions are checked at both levels, as the CPU checks them: under a
+;    page-directory entry without RW, a read works but a write through a
+;    writable PTE faults in the guest (error 3). The handler gives the entry
+;    RW without a hypercall — on hardware a permission upgrade needs no TLB
+;    flush, since the fault itself makes the CPU walk again — and the retried
+;    write lands: the host's shadow takes the entry's new permissions.
 ;
 ;   deno run -A repl.ts --run 16 examples/lguest/boot2011.elf
 
@@ -37,6 +43,8 @@ RO_PAGE         equ 0x201000            ; mapped read-only
 HOLE            equ 0x300000            ; not present until the #PF handler maps it...
 HOLE_PHYS       equ 0x380000            ; ...to this physical page
 NOPGD             equ 0x800000            ; no page-directory entry at all
+RODIR           equ 0x400000            ; 4..8 MiB: a page-directory entry without RW
+RO_TARGET       equ RODIR + 0x390000    ; -> physical 0x390000 through the PTE page
 
 %define PTE_OF(va) (PTES + ((va) >> 12) * 4)
 
@@ -132,6 +140,23 @@ high:   call .here
         cmp dword [pf_err], 0
         CHECK e, "error code 0: not present, read, supervisor"
 
+        ; --- a directory entry without RW over a writable PTE
+        mov dword [PGDIR + (RODIR >> 22) * 4], PTES | PTE_P | PTE_A | PTE_D
+        mov eax, [RO_TARGET]
+        cmp dword [pf_count], 3
+        CHECK e, "a read under a page-directory entry without RW works"
+        mov dword [pf_resume], 0
+        mov dword [pf_fixdir], 1
+        mov dword [RO_TARGET], 0x0dd0c0de
+        cmp dword [pf_count], 4
+        CHECK e, "a write there raised #PF in the guest, though the PTE has RW"
+        cmp dword [pf_cr2], RO_TARGET
+        CHECK e, "lguest_data.cr2 = the write's address"
+        cmp dword [pf_err], 3
+        CHECK e, "error code 3: present, write, supervisor"
+        cmp dword [RO_TARGET - RODIR], 0x0dd0c0de
+        CHECK e, "after the handler set RW in the entry, the retried write landed"
+
         SHOW "page faults handled: ", [pf_count]
         jmp finish
 
@@ -154,10 +179,17 @@ pf_handler:
         call early_puthex
         mov eax, [pf_resume]
         test eax, eax
-        jz .map
+        jz .fixdir
         PUTS `: skipping the instruction\n`
         mov eax, [pf_resume]
         mov [esp + 36], eax             ; resume past the faulting instruction
+        jmp .out
+.fixdir:
+        cmp dword [pf_fixdir], 0
+        je .map
+        PUTS `: giving the page-directory entry RW and retrying\n`
+        or dword [PGDIR + (RODIR >> 22) * 4], PTE_RW
+        mov dword [pf_fixdir], 0
         jmp .out
 .map:   PUTS `: mapping the page (PTE + LHCALL_SET_PTE) and retrying\n`
         mov dword [PTE_OF(HOLE)], HOLE_PHYS | PTE_P | PTE_RW
@@ -172,6 +204,7 @@ pf_cr2:         dd 0
 pf_err:         dd 0
 pf_cs:          dd 0
 pf_resume:      dd 0
+pf_fixdir:      dd 0
 eip_seen:       dd 0
 alias_word:     dd 0
 

@@ -39,6 +39,11 @@
 ;   hlt        HLT at ring 1 (a #GP the launcher does not emulate)
 ;   badframe   a trap whose frame cannot be pushed (ESP outside RAM)
 ;   shutdown   LHCALL_SHUTDOWN with a message outside RAM
+;   pdero      a page-directory entry without RW over writable PTEs, then a write
+;   pdeus      a page-directory entry without US over user PTEs, then a ring-3 read
+;   pmdro      (PAE host) a PMD entry without RW over writable PTEs, then a write
+; (the last three are faults the guest's own tables raise: with no #PF handler
+; they kill it, where a host that called them fixed would spin for ever)
 
 %define LOAD_ADDR 0x100000
 %include "elf32.inc"
@@ -49,6 +54,9 @@ PGDIR           equ 0x120000
 PTES            equ 0x121000
 OUTSIDE         equ 0x40000000          ; far beyond RAM and the device window
 HOST_GDT        equ 0x01101000          ; with 16 MiB: the first host page (the GDT)
+PAE_PDPT        equ 0x122000            ; pmdro's PAE tables: PDPT, one PMD, one PTE page
+PAE_PMD         equ 0x123000
+PAE_PT          equ 0x124000
 
 _start:
         mov esp, stack_top
@@ -141,6 +149,9 @@ variants:
         VARIANT hlt
         VARIANT badframe
         VARIANT shutdown
+        VARIANT pdero
+        VARIANT pdeus
+        VARIANT pmdro
         db 0
 
 v_early:
@@ -332,6 +343,70 @@ v_shutdown:
         PUTS `LHCALL_SHUTDOWN with the message at 0x40000000\n`
         call init
         HCALL LHCALL_SHUTDOWN, OUTSIDE, LGUEST_SHUTDOWN_POWEROFF
+        jmp survived
+
+v_pdero:
+        PUTS "PGDIR[1] = PTEs | P A D (no RW); a read, then a write to 0x700000 at "
+        call init
+        call own_tables
+        mov dword [PGDIR + 4], PTES | PTE_P | PTE_A | PTE_D
+        mov eax, .write
+        call early_puthex
+        call early_newline
+        mov eax, [0x700000]             ; reading is allowed
+.write: mov dword [0x700000], 1         ; the PTE allows it, the directory entry does not
+        jmp survived
+v_pdeus:
+        PUTS "user PTEs, PGDIR[1] without US; a ring-3 read of 0x700000 at "
+        call init
+        FILL_PTES PTES, PTE_P | PTE_RW | PTE_US, 1024
+        mov edi, PGDIR
+        xor eax, eax
+        mov ecx, 1024
+        rep stosd
+        mov dword [PGDIR], PTES | 0x067
+        mov dword [PGDIR + 4], PTES | 0x063   ; no US
+        HCALL LHCALL_NEW_PGTABLE, PGDIR
+        HCALL LHCALL_LOAD_GDT_ENTRY, 14, 0x0000ffff, 0x00cffa00     ; user code, DPL 3
+        HCALL LHCALL_LOAD_GDT_ENTRY, 15, 0x0000ffff, 0x00cff200     ; user data, DPL 3
+        mov eax, .user
+        call early_puthex
+        call early_newline
+        push dword USER_DS              ; SS
+        push dword stack_top            ; ESP
+        push dword 0x202                ; EFLAGS
+        push dword USER_CS              ; CS
+        push dword .user                ; EIP
+        jmp lguest_iret
+.user:  mov eax, [0x700000]             ; the PTE allows ring 3, the directory entry does not
+        jmp survived
+v_pmdro:
+        PUTS "(PAE) PMD[1] = PTEs | P A D (no RW); a read, then a write to 0x3ff000 at "
+        call init
+        mov edi, PAE_PT                 ; 512 8-byte PTEs: identity 0..2 MiB, P | RW
+        mov eax, PTE_P | PTE_RW
+        mov ecx, 512
+.pte:   mov [edi], eax
+        mov dword [edi + 4], 0
+        add edi, 8
+        add eax, 4096
+        loop .pte
+        mov edi, PAE_PMD
+        xor eax, eax
+        mov ecx, 1024
+        rep stosd
+        mov dword [PAE_PMD], PAE_PT | 0x063
+        mov dword [PAE_PMD + 8], PAE_PT | PTE_P | PTE_A | PTE_D    ; 2..4 MiB: no RW
+        mov edi, PAE_PDPT
+        mov ecx, 8
+        rep stosd
+        mov dword [PAE_PDPT], PAE_PMD | PTE_P
+        HCALL LHCALL_NEW_PGTABLE, PAE_PDPT
+        mov eax, .write
+        call early_puthex
+        call early_newline
+        mov eax, [0x3ff000]             ; reading is allowed
+.write: mov dword [0x3ff000], 1         ; the PTE allows it, the PMD entry does not
         jmp survived
 
 ; Still alive: the host let something through. Say so and stop (from any

@@ -360,8 +360,11 @@ export class ShadowPageTables {
   /**
    * Address of the shadow PTE for `vaddr` in `slot`. With `alloc`, missing
    * intermediate levels are made (a PTE page gets the guest's directory flags
-   * `gpgd`/`gpmd`, a PAE PMD page is entered with P only); without, -1 when a
-   * level is missing.
+   * `gpgd`/`gpmd`, a PAE PMD page is entered with P only), and an existing
+   * directory entry takes the guest's current RW and US, as a CPU rereads the
+   * directory on a TLB miss: the shadow's directory permissions are what
+   * `demandPage` just checked, never stale ones the retry would fault on
+   * again. Without `alloc`, -1 when a level is missing.
    */
   private shadowPteAddr(
     slot: PgdirSlot,
@@ -382,7 +385,7 @@ export class ShadowPageTables {
           if (gen !== this.generation) continue; // the pool ran dry and every shadow was dropped
           e = page | (gpgd & 0xfff);
           mem.write32(at, e);
-        }
+        } else if (alloc) e = this.refreshDirPerms(at, e, gpgd);
         return (e & -4096) + ((vaddr >>> 12) & 1023) * 4;
       }
       const at = slot.shadow + (vaddr >>> 30) * 8;
@@ -404,9 +407,23 @@ export class ShadowPageTables {
         m = page | (gpmd & 0xfff);
         mem.write32(mat, m);
         mem.write32(mat + 4, 0);
-      }
+      } else if (alloc) m = this.refreshDirPerms(mat, m, gpmd);
       return (m & -4096) + ((vaddr >>> 12) & 511) * 8;
     }
+  }
+
+  /**
+   * Give the shadow directory entry at `at` (value `e`) the RW and US of the
+   * guest's entry `guest`; a change reaches the whole range it maps, so the
+   * CPU's TLB is flushed. Returns the entry.
+   */
+  private refreshDirPerms(at: number, e: number, guest: number): number {
+    const perms = PTE.RW | PTE.US;
+    if (((e ^ guest) & perms) === 0) return e;
+    e = (e & ~perms) | (guest & perms);
+    this.g.mem.write32(at, e);
+    this.g.cpu.flushTlb();
+    return e;
   }
 
   /** Write a shadow PTE (its high half is always 0: shadows map only guest RAM). */
@@ -452,8 +469,15 @@ export class ShadowPageTables {
       gpteHi = g.readGuest32(gpteAddr + 4);
     }
     if ((gpte & PTE.P) === 0) return Demand.Fail;
-    if ((errcode & 2) !== 0 && (gpte & PTE.RW) === 0) return Demand.Fail;
-    if ((errcode & 4) !== 0 && (gpte & PTE.US) === 0) return Demand.Fail;
+    // The access must be allowed at every level, as the CPU checks it: the
+    // directory entry's RW and US (under PAE the PMD's; a PDPT entry has
+    // neither) as well as the PTE's. The shadow directory entry carries the
+    // guest's, so calling a fault the directory forbids fixed would send the
+    // CPU straight back into it.
+    const dir = this.pae ? gpmd : gpgd;
+    const allowed = gpte & dir;
+    if ((errcode & 2) !== 0 && (allowed & PTE.RW) === 0) return Demand.Fail;
+    if ((errcode & 4) !== 0 && (allowed & PTE.US) === 0) return Demand.Fail;
     this.checkGpte(gpte, gpteHi);
     gpte |= PTE.A;
     if ((errcode & 2) !== 0) gpte |= PTE.D;
