@@ -46,12 +46,16 @@ export type { MmioRegion, PortHandler } from "./lib/x86/bus.ts";
 export { CS, DS, EAX, EBP, EBX, ECX, EDI, EDX, ES, ESI, ESP, FS, GS, SS } from "./lib/x86/cpu.ts";
 export { CR0_PG, CR0_WP, CR4_PAE, CR4_PSE } from "./lib/x86/cpu.ts";
 export { PhysicalMemory } from "./lib/x86/memory.ts";
+export type { FPU } from "./lib/x86/fpu.ts";
 export * as flags from "./lib/x86/flags.ts";
 export { CPUID_FEATURES_EDX } from "./lib/x86/cpuid.ts";
 
 // ------------------------------------------------------------------ the lguest host
 export { Guest } from "./lib/lguest/guest.ts";
 export type { GuestOptions, RunStop } from "./lib/lguest/guest.ts";
+export type { HostPages } from "./lib/lguest/hostmem.ts";
+export type { GuestGdt } from "./lib/lguest/segments.ts";
+export type { GuestIdt } from "./lib/lguest/interrupts_and_traps.ts";
 export { gateDpl, handleTrap, Trap, TrapKind } from "./lib/lguest/traps.ts";
 export { Demand, PGDIR_SLOTS, ShadowPageTables } from "./lib/lguest/page_tables.ts";
 export type { PgdirSlot } from "./lib/lguest/page_tables.ts";
@@ -70,6 +74,8 @@ export {
 // ------------------------------------------------------------------ the launchers
 export { Launcher } from "./lib/boot/launcher.ts";
 export type { LaunchOptions, LoadedKernel } from "./lib/boot/launcher.ts";
+export type { PciBus, VirtioPciFunction } from "./lib/boot/pci.ts";
+export type { VirtioConsole } from "./lib/boot/virtio_console.ts";
 export { BareMachine, DEBUG_EXIT_PORT, vectorName } from "./lib/boot/bare.ts";
 export type { BareResult } from "./lib/boot/bare.ts";
 export { isElf, loadElf, parseElf } from "./lib/boot/elf.ts";
@@ -97,12 +103,21 @@ export type {
 export { BareTarget, LguestTarget } from "./lib/debug/target.ts";
 export type { RunResult, Target } from "./lib/debug/target.ts";
 export { helpLines, Session } from "./lib/debug/session.ts";
-export type { SessionOptions, Write } from "./lib/debug/session.ts";
+export type { Command, SessionOptions, Write } from "./lib/debug/session.ts";
 export { disassemble, disassemblerLoaded, loadDisassembler, SYNTAXES } from "./lib/debug/disasm.ts";
 export type { DisasmLine, Flow, Syntax } from "./lib/debug/disasm.ts";
 export { DebugError, evaluate, parseCount, parseNumber } from "./lib/debug/expr.ts";
+export type { ExprContext } from "./lib/debug/expr.ts";
 export { compressRuns, dumpTables, forEachMapping, tlbRuns, walk } from "./lib/debug/paging.ts";
-export type { MapRun, PagingMode, Read32, TlbRun, Walk, WalkStep } from "./lib/debug/paging.ts";
+export type {
+  DumpOptions,
+  MapRun,
+  PagingMode,
+  Read32,
+  TlbRun,
+  Walk,
+  WalkStep,
+} from "./lib/debug/paging.ts";
 export {
   diffSnapshots,
   guestPgdirText,

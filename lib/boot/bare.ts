@@ -52,6 +52,8 @@ export class BareMachine {
   debugExit: number | null = null;
 
   /**
+   * A machine with `memMiB` of RAM, COM1 and the debug-exit port, no kernel yet.
+   *
    * @param memMiB RAM size in MiB
    * @param console receives COM1 output bytes
    * @param outputBytes bytes of COM1 output kept in {@link output}

@@ -22,7 +22,7 @@ export class ConsoleLog {
   /** The ring; grows by doubling up to `capacity`, so a quiet guest costs little. */
   private buf = new Uint8Array(256);
 
-  /** @param capacity the most bytes kept (a positive integer) */
+  /** An empty log. @param capacity the most bytes kept (a positive integer) */
   constructor(readonly capacity: number = CONSOLE_LOG_BYTES) {
     if (!Number.isInteger(capacity) || capacity < 1) {
       throw new RangeError(`console log capacity must be a positive integer, not ${capacity}`);
@@ -90,7 +90,12 @@ export class ConsoleReader {
   /** Bytes that fell off the ring before this reader got to them. */
   missed = 0;
 
-  /** @param log the log read; @param position absolute position of the next byte to read */
+  /**
+   * A reader of `log` from `position` on.
+   *
+   * @param log the log read
+   * @param position absolute position of the next byte to read
+   */
   constructor(readonly log: ConsoleLog, public position: number) {}
 
   /** The bytes written since the last read (empty when none). */

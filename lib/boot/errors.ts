@@ -8,7 +8,7 @@
 
 /** An error in what the user gave the launcher; its message is one line. */
 export class BootError extends Error {
-  /** @param message one line, saying what is wrong and with which file */
+  /** A boot error. @param message one line, saying what is wrong and with which file */
   constructor(message: string) {
     super(message);
     this.name = "BootError";

@@ -54,6 +54,9 @@ export abstract class VirtioPciFunction {
   abstract readonly name: string;
 
   /**
+   * A virtio-over-PCI function: its configuration space with the vendor
+   * capabilities filled in.
+   *
    * @param virtioType virtio device type (3 = console)
    * @param classCode class/subclass (e.g. 0x0700 for a communication device)
    * @param irq the interrupt line (the guest uses it directly as its IRQ number)
@@ -90,6 +93,7 @@ export abstract class VirtioPciFunction {
     if (deviceCfgSize > 0) this.cap(0x74, 0, 16, CAP_DEVICE, VIRTIO_PCI_DEVICE_CFG, deviceCfgSize);
   }
 
+  /** Write a virtio vendor capability at config offset `at`, linked to `next`. */
   private cap(
     at: number,
     next: number,
@@ -152,6 +156,7 @@ export abstract class VirtioPciFunction {
     return false;
   }
 
+  /** Store `size` bytes of `v` in the configuration space at `off`. */
   private store(off: number, v: number, size: number): void {
     if (size === 1) this.config[off] = v;
     else if (size === 2) this.cdv.setUint16(off, v, true);
@@ -168,11 +173,13 @@ export abstract class VirtioPciFunction {
     return [off, len];
   }
 
+  /** A read of the PCI-config access window: fetch the BAR bytes it names into it. */
   private cfgWindowRead(size: number): void {
     const w = this.windowAccess(size);
     if (w) this.store(PCI_CFG_CAP + 16, this.read(w[0], w[1]), w[1]);
   }
 
+  /** A write to the PCI-config access window: pass it to the BAR bytes it names. */
   private cfgWindowWrite(v: number, size: number): boolean {
     const w = this.windowAccess(size);
     if (!w) return false;

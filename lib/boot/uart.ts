@@ -17,7 +17,12 @@ export class Uart16550 implements PortHandler {
   private regs = new Uint8Array(8);
   private dll = 0;
   private dlm = 0;
-  /** @param base first port (COM1 = 0x3F8); @param sink receives each transmitted byte */
+  /**
+   * A UART at `base`, reset.
+   *
+   * @param base first port (COM1 = 0x3F8)
+   * @param sink receives each transmitted byte
+   */
   constructor(readonly base: number = COM1, private sink: (byte: number) => void = () => {}) {}
 
   /** Port read. */

@@ -29,6 +29,8 @@ export class VirtioConsole extends VirtioPciFunction {
   private readonly rdv = new DataView(this.regs.buffer);
 
   /**
+   * The console function with its BAR0 at `barAddr`.
+   *
    * @param barAddr guest-physical BAR0 address
    * @param sink receives each byte written to emerg_wr
    */

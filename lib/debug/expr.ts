@@ -15,7 +15,7 @@
 
 /** A bad number, name or address: a one-line message for the user. */
 export class DebugError extends Error {
-  /** @param message what was wrong, in one line */
+  /** A debugger error. @param message what was wrong, in one line */
   constructor(message: string) {
     super(message);
     this.name = "DebugError";

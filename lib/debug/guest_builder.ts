@@ -32,7 +32,7 @@ export class X86 {
   private buf: number[] = [];
   private fixups: { at: number; value: Value; rel: boolean }[] = [];
 
-  /** @param origin the address the first byte will have (physical = virtual) */
+  /** An empty program. @param origin the address the first byte will have (physical = virtual) */
   constructor(readonly origin: number) {}
 
   /** Address of the next byte. */
@@ -81,6 +81,7 @@ export class X86 {
     return this;
   }
 
+  /** Emit a 32-bit immediate: a number, or a label (`rel`: relative to the end of it). */
   private imm32(v: Value, rel = false): void {
     if (typeof v === "number" && !rel) {
       this.buf.push(v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff);
@@ -242,6 +243,7 @@ export class X86 {
     return this;
   }
 
+  /** The address a Value stands for (a label must be defined by now). */
   private resolve(v: Value): number {
     if (typeof v === "number") return v;
     const [name, add] = typeof v === "string" ? [v, 0] : v;

@@ -68,13 +68,20 @@ export interface SessionOptions {
 }
 
 /** One command of the language. */
-interface Command {
+export interface Command {
+  /** Its name, then its aliases (e.g. `["step", "s", "stepi", "si"]`). */
   names: string[];
+  /** The heading `help` lists it under. */
   group: string;
+  /** How to call it, e.g. `step [N]`. */
   usage: string;
+  /** One line for `help`. */
   summary: string;
+  /** The text of `help NAME`. */
   help: string;
+  /** Run it: `args` are the words after the name, `rest` the text, `word` the name typed. */
   run: (s: Session, args: string[], rest: string, word: string) => Promise<void> | void;
+  /** Tab completions for its arguments, given the words so far. */
   complete?: (s: Session, words: string[]) => string[];
 }
 
@@ -124,9 +131,14 @@ export class Session {
   /** Where the last `disasm` ended, so `disasm` alone continues. */
   lastDisasm = 0;
   /** The most lines one listing prints (`set max-lines N`); the rest become one '… N more' line. */
-  maxLines = DEFAULT_MAX_LINES;
+  maxLines: number = DEFAULT_MAX_LINES;
 
-  /** @param dbg the debugger; @param o output and hooks */
+  /**
+   * A session over `dbg`, writing to `o.write`.
+   *
+   * @param dbg the debugger
+   * @param o output and hooks
+   */
   constructor(dbg: Debugger, o: SessionOptions) {
     this.dbg = dbg;
     this.o = o;
@@ -159,6 +171,7 @@ export class Session {
     return ok;
   }
 
+  /** Run one command (no `;`); false when it failed, after writing the error line. */
   private async execOne(line: string): Promise<boolean> {
     const text = line.trim();
     if (text === "" || text.startsWith("#")) return true;

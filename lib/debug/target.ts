@@ -98,7 +98,7 @@ export class LguestTarget implements Target {
   /** Trap hook (forwarded from the guest). */
   onTrap: ((vector: number, error: number, cr2: number) => void) | null = null;
 
-  /** @param launcher a launcher whose guest is at its entry point (or anywhere) */
+  /** The target of `launcher`'s guest. @param launcher a launcher whose guest is at its entry point (or anywhere) */
   constructor(readonly launcher: Launcher) {
     this.guest = launcher.guest;
     this.cpu = this.guest.cpu;
@@ -201,6 +201,8 @@ export class BareTarget implements Target {
   private pending: { vector: number; error: number; source: number } | null = null;
 
   /**
+   * The target of a bare machine.
+   *
    * @param bare a bare machine with its kernel loaded
    * @param symbols kernel symbols, if known
    */
@@ -223,6 +225,7 @@ export class BareTarget implements Target {
     this.cpu.requestStop();
   }
 
+  /** Record that the machine has ended, and say so. */
   private end(reason: string, status: number): RunResult {
     this.ended = { reason, status };
     return { kind: "ended", reason, status };

@@ -98,7 +98,7 @@ export class Guest {
   /** Frames in [pfnLimit, deviceLimit) are device memory. */
   readonly deviceLimit: number;
   /** The switcher address: the guest must stay below it. */
-  readonly switcherAddr = SWITCHER_ADDR;
+  readonly switcherAddr: number = SWITCHER_ADDR;
   /** TSC frequency reported to the guest: 1 GHz (one instruction per nanosecond). */
   readonly tscKhz = 1_000_000;
   /** Boot time, seconds since the epoch. */
@@ -112,7 +112,7 @@ export class Guest {
   readonly idt: GuestIdt;
 
   /** Guest-physical address of lguest_data, -1 before LHCALL_LGUEST_INIT. */
-  lguestData = -1;
+  lguestData: number = -1;
   /** lguest_data.kernel_address: addresses from here up are the kernel's. */
   kernelAddress = 0xc0000000;
   /** lguest_data.noirq_iret. */
@@ -130,7 +130,7 @@ export class Guest {
   /** Halted until an interrupt. */
   halted = false;
   /** Clock event deadline in TSC nanoseconds, or -1. */
-  timerDeadline = -1;
+  timerDeadline: number = -1;
   /** The host's async-ring cursor. */
   nextHcall = 0;
 
@@ -164,7 +164,7 @@ export class Guest {
    * The address of the page fault the fast path just found demandPage could
    * not fix (NaN: none), so the exit path that follows does not ask again.
    */
-  pfTried = NaN;
+  pfTried: number = NaN;
   private userStop = false;
   /** Host iterations in a row that made no progress (see NO_PROGRESS_LIMIT). */
   private stalls = 0;
@@ -173,7 +173,7 @@ export class Guest {
   /** How many stalled iterations ended with that fault "fixed". */
   private stalledFixes = 0;
 
-  /** @param o sizes; the CPU's physical memory is made here */
+  /** A guest at reset, before the launcher loads it. @param o sizes; the CPU's physical memory is made here */
   constructor(mem: PhysicalMemory, o: GuestOptions) {
     this.mem = mem;
     this.ramSize = o.ramSize;

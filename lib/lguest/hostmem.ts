@@ -19,6 +19,8 @@ export class HostPages {
   inUse = 0;
 
   /**
+   * A pool of `count` free pages from `base`.
+   *
    * @param mem the emulator's physical memory (which must contain the pool)
    * @param base physical address of the first pool page (4 KiB aligned)
    * @param count number of pages

@@ -26,7 +26,7 @@ export class GuestIdt {
   /** lo/hi dwords per vector, in lguest's stored form. */
   readonly gates: Int32Array = new Int32Array(512);
 
-  /** @param g the guest */
+  /** The guest's IDT, all gates absent. @param g the guest */
   constructor(private readonly g: Guest) {}
 
   /** Is vector `v`'s gate present? */

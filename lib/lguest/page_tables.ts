@@ -94,12 +94,14 @@ export class ShadowPageTables {
   /** Linear mode: the host fakes a 1:1 mapping (before the first NEW_PGTABLE). */
   linear = true;
   /** Host page of PTEs mapping the switcher region (shared by every shadow), or -1. */
-  switcherPt = -1;
+  switcherPt: number = -1;
   private useClock = 0;
   /** Bumped whenever a full drop frees shadow pages (a walk in progress must restart). */
   private generation = 0;
 
   /**
+   * Shadow page tables, no slot filled yet.
+   *
    * @param g the guest these tables belong to
    * @param pae PAE geometry (3 levels, 8-byte entries) instead of 2-level non-PAE
    */

@@ -52,6 +52,8 @@ export class GuestGdt {
   readonly linear: number;
 
   /**
+   * The guest's GDT, mapped into the switcher region.
+   *
    * @param g the guest (its shadow page tables must exist)
    * @param page host-physical address of the GDT page the CPU uses
    */

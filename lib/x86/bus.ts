@@ -104,6 +104,7 @@ export class Bus {
     this.remapPages();
   }
 
+  /** Rebuild the per-page "holds MMIO" map from the mappings. */
   private remapPages(): void {
     this.mmioPage.fill(0);
     for (const m of this.maps) {
@@ -119,6 +120,7 @@ export class Bus {
     return this.mmioPage[pa >>> 12] !== 0;
   }
 
+  /** The mapping holding physical `pa`, or null. */
   private find(pa: number): Mapping | null {
     for (const m of this.maps) if (pa >= m.base && pa < m.end) return m;
     return null;
