@@ -15,8 +15,9 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Launcher } from "../lib/boot/launcher.ts";
 import { elf32, R, X86 } from "../lib/debug/guest_builder.ts";
-import { LHCALL } from "../lib/lguest/abi.ts";
-import { NO_PROGRESS_LIMIT } from "../lib/lguest/guest.ts";
+import { LHCALL, PTE } from "../lib/lguest/abi.ts";
+import { type Guest, NO_PROGRESS_LIMIT } from "../lib/lguest/guest.ts";
+import { SWITCHER_PGD_INDEX } from "../lib/lguest/page_tables.ts";
 
 /** A guest that initialises and then counts for ever, in linear mode. */
 function counter(): Uint8Array {
@@ -82,5 +83,68 @@ describe("progress: a host loop that makes no progress kills the guest", () => {
       assert.equal(g.run(1), "budget");
     }
     assert.equal(g.dead, false, g.deathReason);
+  });
+});
+
+/**
+ * A guest that hangs one PTE page (identity, 0..4 MiB) from every user
+ * page-directory entry and reads a word in each 4 MiB region, `rounds` times
+ * over: every read needs a shadow PTE page of its own, so a small host pool
+ * runs dry again and again. Then it powers off.
+ */
+function directoryToucher(rounds: number): Uint8Array {
+  const PT = 0x200000, PGDIR = 0x201000, USER_PDES = 768;
+  const a = new X86(0x100000);
+  a.label("_start").movImm(R.ESP, "stack_top").hcall(LHCALL.LGUEST_INIT, "lguest_data");
+  a.movImm(R.EDI, PT).movImm(R.EAX, PTE.P | PTE.RW).movImm(R.ECX, 1024);
+  a.label("fill_pt").db(0x89, 0x07).addImm(R.EDI, 4).addImm(R.EAX, 4096).dec(R.ECX).jnz("fill_pt");
+  a.movImm(R.EDI, PGDIR).movImm(R.EAX, PT | 0x067).movImm(R.ECX, USER_PDES);
+  a.label("fill_pd").db(0x89, 0x07).addImm(R.EDI, 4).dec(R.ECX).jnz("fill_pd");
+  a.hcall(LHCALL.NEW_PGTABLE, PGDIR);
+  a.movImm(R.EBX, rounds);
+  a.label("round").movImm(R.ESI, 0x1000).movImm(R.ECX, USER_PDES);
+  a.label("touch").db(0x8b, 0x06).addImm(R.ESI, 0x400000).dec(R.ECX).jnz("touch"); // mov eax, [esi]
+  a.dec(R.EBX).jnz("round");
+  a.hcall(LHCALL.SHUTDOWN, "bye", 1);
+  a.label("bye").db("Power down", 0);
+  a.lguestData().align(16).zeros(4096).label("stack_top");
+  return elf32({ entry: a.addr("_start"), segments: [a.segment()], symbols: a.symbols });
+}
+
+/** Host pages the host can still reach: its GDT and switcher pages, every shadow and its PTE pages. */
+function reachableHostPages(g: Guest): number {
+  let n = 2; // the GDT page and the switcher's PTE page
+  for (const s of g.pt.slots) {
+    if (!s) continue;
+    n++;
+    for (let i = 0; i < SWITCHER_PGD_INDEX; i++) {
+      if ((g.mem.read32(s.shadow + i * 4) & PTE.P) !== 0) n++;
+    }
+  }
+  return n;
+}
+
+describe("the shadow pool: a host page is never lost", () => {
+  it("a guest that drains the pool again and again is never killed for it", () => {
+    const HOST_PAGES = 64, ROUNDS = 40;
+    const l = new Launcher({
+      memMiB: 16,
+      kernel: directoryToucher(ROUNDS),
+      kernelName: "toucher",
+      hostPages: HOST_PAGES,
+    });
+    const g = l.guest;
+    let exhaustions = 0;
+    const drop = g.pt.dropAllMappings.bind(g.pt);
+    g.pt.dropAllMappings = () => {
+      if (g.pages.inUse === HOST_PAGES) exhaustions++;
+      drop();
+    };
+    const stop = g.run(50_000_000);
+    assert.equal(stop, "dead");
+    assert.equal(g.deathReason, "CRASH: Power down");
+    // Each round needs 768 shadow PTE pages from a pool of 64: it ran dry many times.
+    assert.ok(exhaustions > HOST_PAGES, `the pool ran dry ${exhaustions} times`);
+    assert.equal(g.pages.inUse, reachableHostPages(g), "every page in use is in a shadow");
   });
 });

@@ -223,6 +223,18 @@ export class ShadowPageTables {
     return pa;
   }
 
+  /**
+   * A host page for a shadow walk that started at generation `gen`, or -1
+   * when getting it dropped every shadow (the pool had run dry): the walk must
+   * start again, and the page goes back to the pool for it to take.
+   */
+  private allocForWalk(gen: number): number {
+    const page = this.allocPage();
+    if (gen === this.generation) return page;
+    this.g.pages.release(page);
+    return -1;
+  }
+
   /** Point the CPU at the current shadow and flush its TLB (as a CR3 load does). */
   private loadCr3(): void {
     const cpu = this.g.cpu;
@@ -383,8 +395,8 @@ export class ShadowPageTables {
         let e = mem.read32(at);
         if ((e & PTE.P) === 0) {
           if (!alloc) return -1;
-          const page = this.allocPage();
-          if (gen !== this.generation) continue; // the pool ran dry and every shadow was dropped
+          const page = this.allocForWalk(gen);
+          if (page < 0) continue; // the pool ran dry and every shadow was dropped
           e = page | (gpgd & 0xfff);
           mem.write32(at, e);
         } else if (alloc) e = this.refreshDirPerms(at, e, gpgd);
@@ -394,8 +406,8 @@ export class ShadowPageTables {
       let e = mem.read32(at);
       if ((e & PTE.P) === 0) {
         if (!alloc) return -1;
-        const page = this.allocPage();
-        if (gen !== this.generation) continue;
+        const page = this.allocForWalk(gen);
+        if (page < 0) continue;
         e = page | PTE.P;
         mem.write32(at, e);
         mem.write32(at + 4, 0);
@@ -404,8 +416,8 @@ export class ShadowPageTables {
       let m = mem.read32(mat);
       if ((m & PTE.P) === 0) {
         if (!alloc) return -1;
-        const page = this.allocPage();
-        if (gen !== this.generation) continue;
+        const page = this.allocForWalk(gen);
+        if (page < 0) continue;
         m = page | (gpmd & 0xfff);
         mem.write32(mat, m);
         mem.write32(mat + 4, 0);
