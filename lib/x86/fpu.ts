@@ -331,7 +331,7 @@ export class FPU {
   /** Last data pointer's segment selector. */
   fds = 0;
   /** MXCSR as FXSAVE/FXRSTOR see it (there is no SSE unit: plain storage). */
-  mxcsr = MXCSR_DEFAULT;
+  mxcsr: number = MXCSR_DEFAULT;
   /** XMM0..7 as FXSAVE/FXRSTOR see them (plain storage, 8 x 16 bytes). */
   readonly xmm: Uint8Array = new Uint8Array(128);
 
@@ -820,19 +820,23 @@ export class FPU {
     else this.stat &= ~(ES | BUSY);
   }
 
+  /** Load the control word (reserved bits as the hardware keeps them), then ES. */
   private setCw(v: number): void {
     this.ctrl = (v & ~0xe0c0) | 0x40;
     this.syncES();
   }
 
+  /** The rounding-control field: 0 nearest, 1 down, 2 up, 3 toward zero. */
   private get rc(): number {
     return (this.ctrl >>> 10) & 3;
   }
 
+  /** The physical register holding ST(i). */
   private phys(i: number): number {
     return (this.tp + i) & 7;
   }
 
+  /** Pop the stack: ST(0) becomes empty, TOP moves up. */
   private pop(): void {
     this.empty[this.tp] = 1;
     this.tp = (this.tp + 1) & 7;
@@ -861,6 +865,7 @@ export class FPU {
     return false;
   }
 
+  /** Copy physical register `src` to `dst`, with its exact 80-bit image if it has one. */
   private copy(dst: number, src: number): void {
     this.val[dst] = this.val[src];
     if (this.rawOk[src] === 1) {
@@ -871,6 +876,7 @@ export class FPU {
     } else this.rawOk[dst] = 0;
   }
 
+  /** Set physical register `p` to `x` (a NaN becomes the real indefinite). */
   private setVal(p: number, x: number): void {
     if (x !== x) return this.setIndef(p);
     this.val[p] = x;
@@ -1136,10 +1142,12 @@ export class FPU {
     return x === 0 ? 1 : Number.isFinite(x) ? 0 : 2;
   }
 
+  /** Physical register `p`'s tag: 0 valid, 1 zero, 2 special, 3 empty. */
   private physTag(p: number): number {
     return this.empty[p] !== 0 ? 3 : this.classTag(p);
   }
 
+  /** Does physical register `p` hold a signalling NaN? */
   private isSNaN(p: number): boolean {
     const hi = this.rawHi[p];
     return (this.rawSE[p] & 0x7fff) === 0x7fff && (hi & 0xc0000000) >>> 0 === 0x80000000 &&
@@ -1151,6 +1159,7 @@ export class FPU {
     return (this.rawSE[p] & 0x7fff) !== 0 && (this.rawHi[p] & 0x80000000) === 0;
   }
 
+  /** Does physical register `p` hold a denormal (or pseudo-denormal)? */
   private isDenormal(p: number): boolean {
     return this.rawOk[p] === 2 ||
       (this.rawOk[p] === 1 && (this.rawSE[p] & 0x7fff) === 0 &&
@@ -1777,6 +1786,7 @@ export class FPU {
     return exp === 0x7fff ? Infinity : e;
   }
 
+  /** Set C0, C2, C3 from a comparison: 0 greater, 1 less, 2 equal, 3 unordered. */
   private setCompareCC(c: number): void {
     const bits = c === 0 ? 0 : c === 1 ? C0 : c === 2 ? C3 : C0 | C2 | C3;
     this.stat = (this.stat & ~CC) | bits;
@@ -1818,6 +1828,7 @@ export class FPU {
 
   // ---------------------------------------------------------------- register operations
 
+  /** FXCH ST(i): exchange ST(0) and ST(i). */
   private fxch(i: number): void {
     this.wait();
     this.note(false);
@@ -1864,6 +1875,7 @@ export class FPU {
     if (this.cpu.cond(cc)) this.copy(p0, pi);
   }
 
+  /** The D9 register forms (mod 3), by ModRM reg and rm: FLD ST(i), FXCH, FNOP, FCHS through FCOS. */
   private execD9(reg: number, i: number, modrm: number): void {
     switch (reg) {
       case 0: { // FLD ST(i)
@@ -2329,6 +2341,7 @@ export class FPU {
     }
   }
 
+  /** FNSTENV: store the environment (14 or 28 bytes) at `lin`, then mask all exceptions. */
   private fnstenv(lin: number, o16: boolean): void {
     const n = o16 ? 14 : 28;
     this.cpu.probeWrite(lin, n);
@@ -2338,11 +2351,13 @@ export class FPU {
     this.syncES();
   }
 
+  /** FLDENV: load the environment (14 or 28 bytes) from `lin`. */
   private fldenv(lin: number, o16: boolean): void {
     this.readBlock(lin, o16 ? 14 : 28);
     this.loadEnv(o16);
   }
 
+  /** FNSAVE: store the environment and the eight registers (94 or 108 bytes), then FNINIT. */
   private fnsave(lin: number, o16: boolean): void {
     const n = o16 ? 94 : 108;
     this.cpu.probeWrite(lin, n);
@@ -2351,6 +2366,7 @@ export class FPU {
     this.init();
   }
 
+  /** FRSTOR: load the environment and the eight registers (94 or 108 bytes). */
   private frstor(lin: number, o16: boolean): void {
     this.readBlock(lin, o16 ? 94 : 108);
     this.loadSave(o16);
