@@ -151,7 +151,7 @@ export class CPU {
   readonly sflags: Int32Array = new Int32Array(6);
 
   /** Concrete EFLAGS bits (arithmetic bits in `lazy` are stale here). */
-  flags = FLAG_R1;
+  flags: number = FLAG_R1;
   /** Which arithmetic flags are to be computed from la/lb/lr. */
   lazy = 0;
   /** Lazy-flag operands and result (result truncated to the operation size). */
@@ -253,7 +253,7 @@ export class CPU {
   /** Write TLB, same encoding; filled only once the page is dirty and writable. */
   readonly tlbW: Int32Array = new Int32Array(1 << 20);
   /** Which permission bit a hit needs: TLB_USER at CPL 3, else TLB_SUP. */
-  tlbMask = TLB_SUP;
+  tlbMask: number = TLB_SUP;
   /** Linear pages filled since the last flush (so a flush touches only those). */
   private tlbList: Int32Array = new Int32Array(4096);
   private tlbCount = 0;
@@ -266,12 +266,12 @@ export class CPU {
   /** Prefixes of the current instruction (P_* bits). */
   pfx = 0;
   /** Segment a ModRM memory operand uses (after overrides). */
-  eaSeg = DS;
+  eaSeg: number = DS;
 
   /** Details of the last Exit.Exception. */
   exitVector = 0;
   /** Error code of the last exception, or -1 when it has none. */
-  exitError = -1;
+  exitError: number = -1;
   /** CR2 at the last #PF exit. */
   exitCr2 = 0;
   /** True when the last exception was a trap (EIP is after the instruction). */
@@ -769,6 +769,7 @@ export class CPU {
     this.fetchPage = 1;
   }
 
+  /** Remember that linear `page` has TLB entries (for the next flush). */
   private tlbRecord(page: number): void {
     if (this.tlbCount < this.tlbList.length) this.tlbList[this.tlbCount] = page;
     this.tlbCount++;
@@ -821,12 +822,14 @@ export class CPU {
     return this.raisePageFault(lin, err);
   }
 
+  /** Raise #PF for linear `lin` with error code `err` (CR2 set). */
   private raisePageFault(lin: number, err: number): never {
     this.cr2 = lin;
     this.exitCr2 = lin;
     return this.fault(Vec.PF, err);
   }
 
+  /** Fill the read (and, when allowed and dirty, the write) TLB entry for a translated page; device, watched and out-of-RAM pages stay on the slow path. */
   private fillTlb(
     lin: number,
     pa: number,
@@ -998,6 +1001,7 @@ export class CPU {
     return this.readSlowW(lin, 4);
   }
 
+  /** A read for a read-modify-write: check the write first, so a fault comes before any effect. */
   private readSlowW(lin: number, size: number): number {
     this.probeWrite(lin, size);
     return this.readSlow(lin, size);
@@ -1048,6 +1052,7 @@ export class CPU {
     if (((lin & 0xfff) + size) > 0x1000) this.translate((lin + size - 1) & -4096, true, user);
   }
 
+  /** Read `size` bytes at physical `pa`: RAM, a device on the bus, or all ones beyond both. */
   private physRead(pa: number, size: number): number {
     if (this.bus.mmioPage[pa >>> 12] !== 0) return this.bus.read(pa, size);
     if (pa >= 0 && pa + size <= this.mem.size) {
@@ -1060,6 +1065,7 @@ export class CPU {
     return size === 4 ? -1 : (1 << (size * 8)) - 1;
   }
 
+  /** Write `size` bytes at physical `pa` to RAM (dropping translated code there) or a device; ignored beyond both. */
   private physWrite(pa: number, v: number, size: number): void {
     if (this.bus.mmioPage[pa >>> 12] !== 0) this.bus.write(pa, size, v);
     else if (pa >= 0 && pa + size <= this.mem.size) {
@@ -1070,6 +1076,7 @@ export class CPU {
     }
   }
 
+  /** A read that missed the TLB: translate (both pages when it crosses one), then read. */
   private readSlow(lin: number, size: number): number {
     const user = this.cpl === 3;
     if (((lin & 0xfff) + size) > 0x1000) {
@@ -1096,6 +1103,7 @@ export class CPU {
     return this.physRead(pa, size);
   }
 
+  /** A write that missed the write TLB: translate (both pages when it crosses one), then write. */
   private writeSlow(lin: number, v: number, size: number): void {
     const user = this.cpl === 3;
     if (((lin & 0xfff) + size) > 0x1000) {
@@ -1162,6 +1170,7 @@ export class CPU {
 
   // ---------------------------------------------------------------- fetch and decode
 
+  /** Point instruction fetch at the page holding linear `lin` (translating it; outside RAM stops the machine). */
   private fetchRefill(lin: number): void {
     if (this.fetchLimit !== 0x7fffffff) {
       // Checked mode for long prefix runs: every byte comes through here.
@@ -1253,6 +1262,7 @@ export class CPU {
     return off;
   }
 
+  /** The offset of a 16-bit-addressing ModRM memory operand (sets eaSeg). */
   private modrmOffset16(m: number): number {
     const mod = m >> 6, rm = m & 7, r = this.regs16;
     let seg = DS, off: number;
@@ -1388,6 +1398,7 @@ export class CPU {
     this.sliceLeft = 1;
   }
 
+  /** Run up to `budget` instructions (translated blocks or the interpreter) until an exit or a cut. */
   private runSlice(budget: number): ExitCode | typeof SLICE_CUT {
     this.sliceBudget = budget;
     this.sliceLeft = budget;
@@ -1536,6 +1547,7 @@ export class CPU {
     }
   }
 
+  /** Forget the translated blocks on physical `page` (it was written). */
   private dropCodePage(page: number): void {
     const ids = this.pageBlocks.get(page);
     if (ids !== undefined) {
@@ -1589,6 +1601,7 @@ export class CPU {
     }
   }
 
+  /** Take the lowest pending interrupt vector off the pending set. */
   private takeIrq(): number {
     for (let w = 0; w < 8; w++) {
       const bits = this.irqPending[w];
