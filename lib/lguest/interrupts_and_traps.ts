@@ -18,7 +18,7 @@
 
 import type { Guest } from "./guest.ts";
 import { CS, ESP, SS } from "../x86/cpu.ts";
-import { IF, NT, RF, TF, VM } from "../x86/flags.ts";
+import { IF, IOPL, NT, RF, TF, VIF, VIP, VM } from "../x86/flags.ts";
 import { FIRST_EXTERNAL_VECTOR, hasErrorCode, KERNEL_CS, LGUEST_DATA } from "./abi.ts";
 
 /** The guest's IDT as the host stores it: per vector, the gate's two dwords (0 = absent). */
@@ -103,6 +103,18 @@ export function pushGuestInterruptStack(g: Guest, err: number): void {
 }
 
 /**
+ * The EFLAGS the host lets the guest run with, from a value the host sets:
+ * the live flags when it enters a handler, or the word the guest left in the
+ * iret frame at `noirq_iret`. Only what an IRET at ring 1 could change: IOPL
+ * stays 0, so every IN/OUT at ring 1 (and ring 3) still comes to the host;
+ * IF stays set, since the guest's interrupt flag is the virtual one; VIF and
+ * VIP stay clear and VM cannot be set. TF, RF and NT are cleared, as 4.9 does.
+ */
+export function guestEflags(v: number): number {
+  return (v & ~(TF | VM | RF | NT | IOPL | VIF | VIP)) | IF;
+}
+
+/**
  * guest_run_interrupt: enter the handler of a gate (lo, hi) at ring 1.
  * An interrupt gate (type 0xE) clears the virtual IF.
  */
@@ -111,7 +123,7 @@ export function guestRunInterrupt(g: Guest, lo: number, hi: number): void {
   cpu.setCpl(1);
   g.gdt.loadSegment(CS, KERNEL_CS);
   cpu.eip = (lo & 0xffff) | (hi & 0xffff0000);
-  cpu.setEflags((cpu.getEflags() & ~(TF | VM | RF | NT)) | IF);
+  cpu.setEflags(guestEflags(cpu.getEflags()));
   if (((hi >> 8) & 0xf) === 0xe) g.writeLguestData(LGUEST_DATA.irq_enabled, 0);
 }
 
@@ -153,7 +165,7 @@ export function maybeDeliverInterrupt(g: Guest): void {
     // Interrupted at lguest_iret's iret: reuse its frame instead of stacking another.
     const pa = g.pt.guestPa((cpu.sbase[SS] + cpu.regs[ESP] + 8) | 0);
     if (pa < 0 || !g.ramContains(pa, 4)) g.kill("Bad address reading iret frame");
-    cpu.setEflags((g.readGuest32(pa) & ~(TF | VM | RF | NT)) | IF);
+    cpu.setEflags(guestEflags(g.readGuest32(pa)));
   } else pushGuestInterruptStack(g, -1);
   guestRunInterrupt(g, g.idt.gates[v * 2], g.idt.gates[v * 2 + 1]);
   g.writeTime();

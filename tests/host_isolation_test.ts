@@ -1,21 +1,23 @@
 /**
- * The host never hangs and never grows without bound, whatever the guest (or
- * a debugger poking at it) does.
+ * A guest can hurt only itself: what the host must never do on its behalf,
+ * whatever the guest (or a debugger poking at it) does.
  *
- * The progress guarantee: every turn of the host loop retires an instruction,
- * has the launcher complete one, or lets virtual time pass; a loop that does
- * none of these — a page fault demand paging calls fixed while the CPU keeps
- * faulting on it — kills the guest with a reason instead of spinning, so
- * `Guest.run` returns and the instruction limit takes effect. The guests here
- * are built in memory (lib/debug/guest_builder.ts); the misdeeds that need
- * page tables are variants of examples/lguest/hostile.asm (tests/lguest_test.ts).
+ * The progress guarantee: every turn of the host loop retires an instruction
+ * or lets virtual time pass; a loop that does neither — a page fault demand
+ * paging calls fixed while the CPU keeps faulting on it — kills the guest
+ * with a reason instead of spinning, so `Guest.run` returns and the
+ * instruction limit takes effect. The shadow pool never loses a page. The
+ * host never hands the guest more privilege than ring 1 has (IOPL 0). The
+ * guests here are built in memory (lib/debug/guest_builder.ts); the misdeeds
+ * that kill are variants of examples/lguest/hostile.asm (tests/lguest_test.ts).
  */
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Launcher } from "../lib/boot/launcher.ts";
 import { elf32, R, X86 } from "../lib/debug/guest_builder.ts";
-import { LHCALL, PTE } from "../lib/lguest/abi.ts";
+import { KERNEL_CS, LGUEST_DATA, LHCALL, PTE } from "../lib/lguest/abi.ts";
+import { IF, IOPL } from "../lib/x86/flags.ts";
 import { type Guest, NO_PROGRESS_LIMIT } from "../lib/lguest/guest.ts";
 import { SWITCHER_PGD_INDEX } from "../lib/lguest/page_tables.ts";
 
@@ -146,5 +148,56 @@ describe("the shadow pool: a host page is never lost", () => {
     // Each round needs 768 shadow PTE pages from a pool of 64: it ran dry many times.
     assert.ok(exhaustions > HOST_PAGES, `the pool ran dry ${exhaustions} times`);
     assert.equal(g.pages.inUse, reachableHostPages(g), "every page in use is in a shadow");
+  });
+});
+
+/**
+ * A guest whose noirq_iret is a jump to itself, so the timer interrupt always
+ * finds EIP there, with an "iret frame" on its stack whose EFLAGS has IOPL 3.
+ * The host takes EFLAGS from that frame; the IRQ 0 handler records the EFLAGS
+ * it runs with (pushfd) and powers off.
+ */
+function ioplFrame(): { elf: Uint8Array; seen: number } {
+  const SPIN = 0x100400, HANDLER = 0x100800;
+  const a = new X86(0x100000);
+  a.label("_start").movImm(R.ESP, "stack_top").hcall(LHCALL.LGUEST_INIT, "lguest_data");
+  a.hcall(
+    LHCALL.LOAD_IDT_ENTRY,
+    32,
+    (KERNEL_CS << 16) | (HANDLER & 0xffff),
+    (HANDLER & 0xffff0000) | 0x8e00,
+  );
+  a.movImm(R.EAX, 0).store(["lguest_data", LGUEST_DATA.blocked_interrupts], R.EAX);
+  a.movImm(R.EAX, IF).store(["lguest_data", LGUEST_DATA.irq_enabled], R.EAX);
+  a.db(0x68).dd(IF | IOPL | 2); // push: the frame's EFLAGS, IOPL 3
+  a.db(0x68).dd(KERNEL_CS); // push: its CS
+  a.db(0x68).dd(SPIN); // push: its EIP
+  a.hcall(LHCALL.SET_CLOCKEVENT, 1000);
+  while (a.here < SPIN) a.nop();
+  a.label("spin").jmp("spin");
+  while (a.here < HANDLER) a.nop();
+  a.db(0x9c, 0x58).store("seen", R.EAX); // pushfd; pop eax
+  a.hcall(LHCALL.SHUTDOWN, "bye", 1);
+  a.label("bye").db("Power down", 0);
+  a.align(4).label("seen").dd(0);
+  a.lguestData(SPIN).align(16).zeros(4096).label("stack_top");
+  return {
+    elf: elf32({ entry: a.addr("_start"), segments: [a.segment()], symbols: a.symbols }),
+    seen: a.addr("seen"),
+  };
+}
+
+describe("EFLAGS: the guest never gets I/O privilege", () => {
+  it("an interrupt at noirq_iret takes EFLAGS from the frame, but not its IOPL", () => {
+    const { elf, seen } = ioplFrame();
+    const l = new Launcher({ memMiB: 16, kernel: elf, kernelName: "iopl" });
+    const g = l.guest;
+    assert.equal(g.run(1_000_000), "dead");
+    assert.equal(g.deathReason, "CRASH: Power down");
+    const flags = g.mem.read32(seen);
+    assert.notEqual(flags, 0, "the handler ran");
+    assert.equal(flags & IOPL, 0, `EFLAGS in the handler: 0x${flags.toString(16)}`);
+    assert.equal(flags & IF, IF);
+    assert.equal(g.cpu.getEflags() & IOPL, 0);
   });
 });
