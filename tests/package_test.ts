@@ -99,6 +99,11 @@ describe("publishing", () => {
     },
   );
 
+  it("deno doc --lint mod.ts finds nothing", { timeout: 120_000 }, () => {
+    const r = sh(DENO, ["doc", "--lint", "mod.ts"], ROOT);
+    assert.equal(r.status, 0, out(r));
+  });
+
   it("npm pack ships the library, the command, examples, README and LICENSE only", () => {
     const files = packList();
     for (const f of ["mod.ts", "repl.ts", "bin/lguest-ts.mjs", "LICENSE", "README.md"]) {

@@ -195,7 +195,12 @@ export class Debugger {
   private finishing = false;
   private sorted: [number, string][] | null = null;
 
-  /** @param target the machine to debug (its hooks are chained, not replaced) */
+  /**
+   * A debugger over `target`, with no breakpoints.
+   *
+   * @param target the machine to debug (its hooks are chained, not replaced)
+   * @param o disassembly syntax and where messages go
+   */
   constructor(target: Target, o: DebuggerOptions = {}) {
     this.target = target;
     this.cpu = target.cpu;
@@ -401,6 +406,7 @@ export class Debugger {
     return this.bps;
   }
 
+  /** Add a breakpoint of any kind, numbered next, and bring the hooks up to date. */
   private add(p: Partial<Breakpoint> & { kind: BreakKind }): Breakpoint {
     const bp: Breakpoint = {
       id: this.nextId++,
@@ -501,6 +507,7 @@ export class Debugger {
     this.recomputeAliases();
   }
 
+  /** Arm the CPU's access hook and TLB exclusion for the enabled watchpoints `ws` (or disarm them). */
   private syncWatch(ws: Breakpoint[]): void {
     const cpu = this.cpu;
     if (ws.length === 0) {
@@ -528,6 +535,7 @@ export class Debugger {
     cpu.flushTlb();
   }
 
+  /** A memory access on a watched page: record the first watchpoint it hits (with the old value). */
   private onAccess(ws: Breakpoint[], lin: number, pa: number, size: number, write: boolean): void {
     if (this.watchHit !== null) return;
     for (const w of ws) {
@@ -558,6 +566,7 @@ export class Debugger {
     }
   }
 
+  /** Linear address of the instruction being executed. */
   private pcAtInstr(): number {
     return (this.cpu.sbase[CS] + this.cpu.instrStart) >>> 0;
   }
@@ -634,11 +643,13 @@ export class Debugger {
 
   // ------------------------------------------------------------------ hooks
 
+  /** Add a line to what the current step did (capped at NOTE_LIMIT, then "…"). */
   private note(s: string): void {
     if (this.notes && this.notes.length < NOTE_LIMIT) this.notes.push(s);
     else if (this.notes && this.notes.length === NOTE_LIMIT) this.notes.push("…");
   }
 
+  /** The instruction count as trace lines begin: `[1234]`. */
   private stamp(): string {
     return `[${this.icount}]`;
   }
@@ -650,6 +661,7 @@ export class Debugger {
     return `${hypercallName(r.nr)}(${args.join(", ")})`;
   }
 
+  /** The host ran a hypercall: note it, trace it, follow page-table changes for physical breakpoints. */
   private onHypercall(r: HypercallRecord): void {
     const text = `hypercall ${Debugger.hcallText(r)}${r.async ? " (async, from the ring)" : ""}`;
     this.note(text);
@@ -660,6 +672,7 @@ export class Debugger {
   private lastTrap = "";
   private lastPf = "";
 
+  /** The machine took a trap or interrupt (the target reports it): note and trace it, once. */
   private onTrap(v: number, err: number, cr2: number): void {
     if (v === 0x1f && this.target.guest) return; // a hypercall: reported by onHypercall
     // A trap stopped at (trapBreak) is raised again when the guest resumes: report it once.
@@ -672,6 +685,7 @@ export class Debugger {
     this.trace.trap?.(`${this.stamp()} ${text}`);
   }
 
+  /** The host handled a page fault (filled a shadow or reflected it): note and trace it (once). */
   private onPageFault(vaddr: number, err: number, result: number): void {
     // The host's fast path and its trap path may both look at one fault: report it once.
     const key = `${this.icount}:${vaddr}:${err}:${result}`;
@@ -705,6 +719,7 @@ export class Debugger {
     this.stopFlag = true;
   }
 
+  /** Start a step or run: refuse a second one, reset the stop state; the instruction count now. */
   private begin(): number {
     if (this.busy) throw new DebugError("the guest is running: interrupt it first (Ctrl-C)");
     this.busy = true;
@@ -714,6 +729,7 @@ export class Debugger {
     return this.icount;
   }
 
+  /** The stop event for a run that began at instruction `t0`, with the notes gathered. */
   private finishEvent(
     t0: number,
     reason: StopReason,
@@ -829,6 +845,7 @@ export class Debugger {
     return { r, handler };
   }
 
+  /** The watchpoint hit by the last instruction, with the value after it, or null. */
   private takeWatch(): WatchHit | null {
     const w = this.watchHit;
     this.watchHit = null;
@@ -956,6 +973,7 @@ export class Debugger {
     return s;
   }
 
+  /** The nearest enabled instruction-count breakpoint ahead, or Infinity. */
   private nextIcountStop(): number {
     let n = Infinity;
     for (const b of this.bps) {
@@ -964,6 +982,7 @@ export class Debugger {
     return n;
   }
 
+  /** The stop for instruction-count breakpoints reached now (they are deleted), or null. */
   private icountEvent(t0: number): StopEvent | null {
     const hit = this.bps.filter((b) =>
       b.enabled && b.kind === "icount" && b.icount === this.icount
@@ -977,6 +996,7 @@ export class Debugger {
     });
   }
 
+  /** Throw a DebugError when the guest has ended. */
   private checkRunnable(): void {
     const e = this.ended;
     if (e) throw new DebugError(`the guest has ended (${e.reason}): nothing more to run`);
@@ -1045,6 +1065,7 @@ export class Debugger {
     if (this.trace.insn && !disassemblerLoaded()) await loadDisassembler().catch(() => {});
   }
 
+  /** Write the instruction about to run to the instruction trace. */
   private traceInsn(): void {
     const sink = this.trace.insn;
     if (!sink) return;
@@ -1117,6 +1138,7 @@ export class Debugger {
     }
   }
 
+  /** `finish`'s loop: step, stepping over calls, until a RET at the starting stack depth has run. */
   private async finishSteps(o: RunOptions): Promise<StopEvent> {
     const esp0 = this.cpu.regs[4] >>> 0;
     const t0 = this.icount;
