@@ -452,6 +452,11 @@ describe("hostile: every misdeed kills the guest with a reason, and only the gue
     hlt: (out) => `unhandled trap 13 (#GP) at 0x${value(out, "hlt at ").toString(16)} (err 0x0)`,
     badframe: "Bad address 0x3ffffffc",
     shutdown: "bad read address 0x40000000 len 128",
+    // Segments the host would load for the guest are checked as the CPU checks them.
+    stackhost: "bad stack segment 0x59",
+    stacknull: "bad stack segment 0x1",
+    stackgdt: "bad stack segment 0x69 in the GDT",
+    kernelcs: "bad code segment 0x61 in the GDT",
     // Forbidden by the directory level alone: the host must not call them fixed (the
     // CPU would fault again for ever) but reflect them, to a guest with no handler.
     pdero: (out) =>

@@ -297,7 +297,11 @@ export class Guest {
 
   /** LHCALL_SET_STACK(ss, esp, pages). */
   setStack(ss: number, esp: number, pages: number): void {
-    if ((ss & 3) !== 1) this.kill(`bad stack segment 0x${(ss >>> 0).toString(16)}`);
+    // 4.9 checks only the RPL; a selector the host could not load on a trap from
+    // ring 3 (null, the host's own, not a ring-1 data segment) is refused here too.
+    if ((ss & 3) !== 1 || !this.gdt.usable(SS, ss)) {
+      this.kill(`bad stack segment 0x${(ss >>> 0).toString(16)}`);
+    }
     if (pages >>> 0 > 2) this.kill(`bad stack pages ${pages >>> 0}`);
     this.ss1 = ss & 0xffff;
     this.esp1 = esp;
