@@ -686,7 +686,10 @@ describe("gdb's and Bochs's vocabulary", () => {
     };
     assert.equal(await x("x/2xw data"), "0x00100019 <data>: 0x464c457f 0xfffffffe  |.ELF....|");
     assert.equal(await x("x/2x data"), "0x00100019 <data>: 0x464c457f 0xfffffffe  |.ELF....|");
-    assert.match(await x("x/8w data"), /^0x00100019 <data>: (0x[0-9a-f]{8} ){3}0x[0-9a-f]{8} {2}\|/m);
+    assert.match(
+      await x("x/8w data"),
+      /^0x00100019 <data>: (0x[0-9a-f]{8} ){3}0x[0-9a-f]{8} {2}\|/m,
+    );
     assert.equal(
       await x("x/2dw data+4"),
       "0x0010001d <data+0x4>:          -2  2030070120  |....hi.y|",

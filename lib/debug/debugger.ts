@@ -1177,7 +1177,8 @@ export class Debugger {
    * recursive call of the same function does not stop it). The return
    * address comes from the stack: at a function's first instruction or its
    * RET it is [esp]; inside a frame with a frame pointer, [ebp+4]; otherwise
-   * the nearest stack slot that holds the address just after a CALL. With
+   * the nearest stack slot that holds the address just after a CALL, or the
+   * EIP of a trap frame (a handler returns with IRET). With
    * none of these (the outermost frame) it refuses, saying so.
    */
   async finish(o: RunOptions = {}): Promise<StopEvent> {
@@ -1194,7 +1195,8 @@ export class Debugger {
     const ssBase = this.cpu.sbase[SS];
     return await this.go({
       stops: new Set([f.ret]),
-      accept: () => ((ssBase + this.cpu.regs[4]) >>> 0) > f.slot,
+      // Back through an IRET to an outer ring the stack is another one: the address is enough.
+      accept: () => f.stackSwitch || ((ssBase + this.cpu.regs[4]) >>> 0) > f.slot,
       reason: "finish",
       message: (pc) => `returned to ${this.addrText(pc)}`,
     }, o);
@@ -1204,7 +1206,7 @@ export class Debugger {
    * Where the current function returns to: the return address and the linear
    * address of the stack slot holding it; null in the outermost frame.
    */
-  callerFrame(): { ret: number; slot: number } | null {
+  callerFrame(): { ret: number; slot: number; stackSwitch?: boolean } | null {
     const c = this.cpu, ssBase = c.sbase[SS];
     const esp = (ssBase + c.regs[4]) >>> 0, ebp = (ssBase + c.regs[5]) >>> 0;
     // A return address as a linear address (CS base + the EIP pushed), or null when unreadable.
@@ -1231,8 +1233,25 @@ export class Debugger {
       const slot = (esp + i * 4) >>> 0, ret = dword(slot);
       if (ret === null) break;
       if (this.afterCall(ret)) return { ret, slot };
+      const cs = dword((slot + 4) >>> 0), fl = dword((slot + 8) >>> 0);
+      if (
+        cs !== null && fl !== null && this.iretFrame(cs - c.sbase[CS], fl - c.sbase[CS]) &&
+        this.readLinearPartial(ret, 1).bytes.length === 1
+      ) {
+        // A trap or interrupt frame: the handler returns (IRET) to the EIP saved there.
+        return { ret, slot, stackSwitch: ((cs - c.sbase[CS]) & 3) !== c.cpl };
+      }
     }
     return null;
+  }
+
+  /** Do `cs` and `eflags` look like the CS and EFLAGS of a trap frame (above its EIP)? */
+  private iretFrame(cs: number, eflags: number): boolean {
+    cs >>>= 0;
+    eflags >>>= 0;
+    // The CS of a frame is this ring's own (a trap in the kernel) or a user one (from ring 3).
+    const csOk = cs === this.cpu.sreg[CS] || ((cs & 3) === 3 && this.cpu.cpl < 3 && cs > 3);
+    return csOk && cs <= 0xffff && (eflags & 2) !== 0 && (eflags & 0xffc08028) === 0;
   }
 
   /** Is `addr` just after a CALL instruction (a plausible return address)? */
