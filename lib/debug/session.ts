@@ -279,6 +279,7 @@ export class Session {
     return this.displays.flatMap((x) => this.displayText(x));
   }
 
+  /** One display's lines as of now (an error in it is its one line). */
   private displayText(x: { id: number; fmt: string; expr: string }): string[] {
     const d = this.dbg;
     try {
@@ -462,9 +463,12 @@ function parseSlot(w: string | undefined): number | undefined {
 }
 
 /** A parsed `/NFU`: count, format letter (x d u o t c a i s) and unit size letter (b h w g). */
-interface Fmt {
+export interface Fmt {
+  /** How many units (instructions, strings). */
   count: number;
+  /** The format letter. */
   format: string;
+  /** The unit letter. */
   unit: string;
 }
 
