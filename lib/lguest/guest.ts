@@ -242,6 +242,18 @@ export class Guest {
     this.cpu.invalidateCode(gpa, 4);
   }
 
+  /**
+   * Write a byte of guest RAM; outside RAM kills the guest. Like every host
+   * write to guest memory it drops translated code there: the guest may be
+   * executing that page.
+   */
+  writeGuest8(gpa: number, v: number): void {
+    gpa >>>= 0;
+    if (gpa + 1 > this.ramSize) this.kill(`bad write address 0x${gpa.toString(16)} len 1`);
+    this.mem.u8[gpa] = v;
+    this.cpu.invalidateCode(gpa, 1);
+  }
+
   /** Read a field of lguest_data. */
   readLguestData(off: number): number {
     return this.readGuest32(this.lguestData + off);
