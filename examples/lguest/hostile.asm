@@ -45,6 +45,8 @@
 ;              from ring 3 (the host would load that SS)
 ;   kernelcs   LOAD_GDT_ENTRY 12 (KERNEL_CS) as a data segment, then a trap (the
 ;              host would enter the handler with that CS)
+;   pfloop     a #PF handler on a page that is not present, then a fault: every
+;              delivery faults again, and no instruction ever completes
 ;   pdero      a page-directory entry without RW over writable PTEs, then a write
 ;   pdeus      a page-directory entry without US over user PTEs, then a ring-3 read
 ;   pmdro      (PAE host) a PMD entry without RW over writable PTEs, then a write
@@ -182,6 +184,7 @@ variants:
         VARIANT stacknull
         VARIANT stackgdt
         VARIANT kernelcs
+        VARIANT pfloop
         VARIANT pdero
         VARIANT pdeus
         VARIANT pmdro
@@ -378,6 +381,14 @@ v_shutdown:
         HCALL LHCALL_SHUTDOWN, OUTSIDE, LGUEST_SHUTDOWN_POWEROFF
         jmp survived
 
+v_pfloop:
+        PUTS `a #PF handler at 0x300000, not present; a read of 0x300000\n`
+        call init
+        call own_tables
+        mov dword [PTES + (0x300000 >> 12) * 4], 0
+        LOAD_GATE 14, 0x300000, 0
+        mov eax, [0x300000]
+        jmp survived
 v_pdero:
         PUTS "PGDIR[1] = PTEs | P A D (no RW); a read, then a write to 0x700000 at "
         call init
