@@ -9,8 +9,9 @@
  * instructions.
  *
  * What it checks:
- *  - every shadow leaf (PTE) points into guest RAM, with a zero high half
- *    under PAE; the switcher entries map only the GDT page, read-only and
+ *  - every shadow leaf (PTE) points into guest RAM or at device memory the
+ *    CPU's bus serves in the device window, with a zero high half under PAE;
+ *    the switcher entries map only the GDT page, read-only and
  *    supervisor-only;
  *  - every shadow directory entry (PGD, PAE PDPT and PMD) points at a pool
  *    page, with flags the host allows (never a huge page);
@@ -19,7 +20,7 @@
  *    and the GDT actually hold (a leak or a double free shows here);
  *  - every read-TLB entry maps guest RAM (or the GDT page, supervisor-only, at
  *    its switcher address), every write-TLB entry maps guest RAM, and so does
- *    the cached code-fetch page;
+ *    the cached code-fetch page (device memory never enters the TLB);
  *  - the CPU runs the current shadow (CR3), with paging and write protection
  *    on, PAE as the guest was built, never at ring 0, IOPL 0, no LDT, GDTR at
  *    the host's GDT, every trap leaving the CPU for the host;
@@ -72,15 +73,16 @@ export function auditHost(g: Guest): string[] {
   hold(gdtPage, "the GDT");
   if (pt.switcherPt >= 0) hold(pt.switcherPt, "the switcher page table");
 
-  // A shadow leaf: guest RAM only.
+  // A shadow leaf: guest RAM, or device memory on the bus in the device window.
   const leaf = (at: number, where: string) => {
     const lo = mem.read32(at);
     if ((lo & PTE.P) === 0) return;
     const hi = pae ? mem.read32(at + 4) : 0;
-    if (hi !== 0 || (lo >>> 12) >= ramPages) {
-      bad(
-        `${where}: shadow PTE ${hex(lo)}${hi !== 0 ? ` (high ${hex(hi)})` : ""} maps no guest RAM`,
-      );
+    const pfn = lo >>> 12;
+    const device = pfn >= ramPages && pfn < g.deviceLimit && cpu.bus.isMmioPage(pfn * 4096);
+    if (hi !== 0 || (pfn >= ramPages && !device)) {
+      const high = hi !== 0 ? ` (high ${hex(hi)})` : "";
+      bad(`${where}: shadow PTE ${hex(lo)}${high} maps neither guest RAM nor device memory`);
     }
   };
   // A shadow table of leaves.
