@@ -103,7 +103,7 @@ export type {
 export { BareTarget, LguestTarget } from "./lib/debug/target.ts";
 export type { RunResult, Target } from "./lib/debug/target.ts";
 export { helpLines, Session } from "./lib/debug/session.ts";
-export type { Command, SessionOptions, Write } from "./lib/debug/session.ts";
+export type { Command, Fmt, SessionOptions, Write } from "./lib/debug/session.ts";
 export { disassemble, disassemblerLoaded, loadDisassembler, SYNTAXES } from "./lib/debug/disasm.ts";
 export type { DisasmLine, Flow, Syntax } from "./lib/debug/disasm.ts";
 export { DebugError, evaluate, parseCount, parseNumber } from "./lib/debug/expr.ts";

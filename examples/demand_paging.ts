@@ -46,10 +46,10 @@ export async function main(write: (s: string) => void = (s) => console.log(s)): 
   await s.exec(`watch phys ${pteAddr.toString(16)} 4`);
   await s.exec("continue");
   write("\n-- the guest's #PF handler wrote its PTE; now it tells the host --");
-  await s.exec("delete; break hcall set_pte; continue");
+  await s.exec("delete all; break hcall set_pte; continue");
   await s.exec(`translate ${DEMAND.toString(16)}`);
   write("\n-- back from the handler (iret), the access is retried --");
-  await s.exec("delete; finish; step");
+  await s.exec("delete all; finish; step");
   await s.exec(`translate ${DEMAND.toString(16)}`);
   await s.exec("continue");
   write("\n-- every page fault the host handled --");

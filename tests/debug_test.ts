@@ -449,13 +449,41 @@ describe("running and interrupting", () => {
     assert.ok(com1().startsWith("ticker"));
   });
 
-  it("finish in a loop that never returns stops on interrupt()", { timeout: 30000 }, async () => {
+  it("finish in the outermost frame refuses, saying so, and runs nothing", async () => {
     const { dbg } = bare(TICKER);
     await dbg.until(0x100063); // the counting loop, outside any call
-    setTimeout(() => dbg.interrupt(), 300);
-    const ev = await dbg.finish();
-    assert.equal(ev.reason, "interrupted");
+    const at = dbg.icount;
+    await assert.rejects(dbg.finish(), /^DebugError: finish: no caller here \(the outermost frame/);
+    assert.equal(dbg.icount, at);
     assert.ok(!dbg.running);
+  });
+
+  it("finish runs at full speed to the return address, past recursion", async () => {
+    // f calls itself 50 times, each level pushing a frame; finish from the
+    // innermost level returns once, one level up, not to the outermost caller.
+    const elf = program((a) =>
+      a.label("_start").movImm(R.ESP, 0x180000).movImm(R.ECX, 50).call("f").label("back")
+        .cli().hlt()
+        .label("f").db(0x55).movReg(R.EBP, R.ESP).dec(R.ECX).jnz("deeper") // push ebp
+        .label("bottom").db(0x5d).ret() // pop ebp
+        .label("deeper").call("f").label("inner_back").db(0x5d).ret()
+    );
+    const { dbg } = bare(elf);
+    dbg.breakAt(dbg.symbols.get("bottom")!, { temporary: true });
+    await dbg.continue();
+    assert.equal(dbg.cpu.regs[1], 0);
+    const esp = dbg.cpu.regs[4];
+    const f = await dbg.finish();
+    assert.equal(f.reason, "finish", f.message);
+    assert.equal(dbg.pc(), dbg.symbols.get("inner_back"));
+    assert.equal(dbg.cpu.regs[4], esp + 8); // popped ebp and the return address: one level
+    assert.match(f.message, /^returned to 0x[0-9a-f]{8} <inner_back>$/);
+    // At a function's first instruction, [esp] is the return address.
+    const g = bare(elf).dbg;
+    g.breakAt(g.symbols.get("f")!, { temporary: true });
+    await g.continue();
+    assert.equal((await g.finish()).reason, "finish");
+    assert.equal(g.pc(), g.symbols.get("back"));
   });
 
   it("refuses a second run while one is going", async () => {
@@ -632,10 +660,157 @@ describe("the command language", () => {
     await s.exec("x/4b eip");
     assert.match(text(), /^0x001001a5: bc [0-9a-f]{2} [0-9a-f]{2} [0-9a-f]{2} {2}\|/);
     out.length = 0;
-    await s.exec("x/2w 0x100000");
+    await s.exec("x/2h 0x100000");
     assert.equal(text(), "0x00100000: 0x457f 0x464c  |.ELF|");
     out.length = 0;
     await s.exec("xp/s 0x1000");
-    assert.equal(text(), '0x00001000: ""');
+    assert.equal(text(), 'phys 0x00001000: ""');
+  });
+});
+
+describe("gdb's and Bochs's vocabulary", () => {
+  /** A loop counting ecx down from 5, calling `body` each time. */
+  const LOOP = program((a) =>
+    a.label("_start").movImm(R.ESP, 0x180000).movImm(R.ECX, 5)
+      .label("top").call("body").dec(R.ECX).jnz("top").cli().hlt()
+      .label("body").ret()
+      .label("data").dd(0x464c457f, 0xfffffffe).db("hi\0", "yo\0")
+  );
+
+  it("x/NFU: formats x d u o t c a i s, units b h w g, remembered", async () => {
+    const { s, out, text } = bare(LOOP);
+    const x = async (cmd: string) => {
+      out.length = 0;
+      assert.equal(await s.exec(cmd), true, `${cmd}: ${text()}`);
+      return text();
+    };
+    assert.equal(await x("x/2xw data"), "0x00100019 <data>: 0x464c457f 0xfffffffe  |.ELF....|");
+    assert.equal(await x("x/2x data"), "0x00100019 <data>: 0x464c457f 0xfffffffe  |.ELF....|");
+    assert.match(
+      await x("x/8w data"),
+      /^0x00100019 <data>: (0x[0-9a-f]{8} ){3}0x[0-9a-f]{8} {2}\|/m,
+    );
+    assert.equal(
+      await x("x/2dw data+4"),
+      "0x0010001d <data+0x4>:          -2  2030070120  |....hi.y|",
+    );
+    assert.equal(await x("x/1uw data+4"), "0x0010001d <data+0x4>: 4294967294  |....|");
+    assert.equal(await x("x/2xh data"), "0x00100019 <data>: 0x457f 0x464c  |.ELF|");
+    assert.equal(await x("x/1xg data"), "0x00100019 <data>: 0xfffffffe464c457f  |.ELF....|");
+    assert.equal(await x("x/2tb data"), "0x00100019 <data>: 01111111 01000101  |.E|");
+    assert.equal(await x("x/1ob data"), "0x00100019 <data>: 0177  |.|");
+    assert.match(await x("x/2c data"), /^0x00100019 <data>: 127 '\\x7f' +69 'E'$/);
+    assert.equal(
+      await x("x/2s data+8"),
+      '0x00100021 <data+0x8>: "hi"\n0x00100024 <data+0xb>: "yo"',
+    );
+    assert.match(await x("x/1a 0x100000"), /^0x00100000 <_start>: 0x[0-9a-f]{8}$/);
+    const dis = await x("x/3i top");
+    assert.match(dis, /^ {3}0x0010000a <top>: +e8 [0-9a-f ]+ +call 0x[0-9a-f]+ +<body>\n/);
+    assert.equal(dis.split("\n").length, 3);
+    // x alone goes on: 3 more instructions after the 3 shown.
+    assert.match(await x("x"), /<top\+0x[0-9a-f]+>: +(fa|f4) /);
+    for (const bad of ["x/4q data", "x/xd data", "x/bw data", "x/0x data"]) {
+      out.length = 0;
+      assert.equal(await s.exec(bad), false, bad);
+      assert.match(text(), /^error: /);
+    }
+  });
+
+  it("print with formats, display after each stop, undisplay", async () => {
+    const { s, out, text } = bare(LOOP);
+    await s.exec("p ecx + 2 * 3");
+    assert.equal(text(), "= 0x00000006 (6)");
+    out.length = 0;
+    for (
+      const [cmd, want] of [
+        ["p/x 0n255", "= 0xff"],
+        ["p/d 0-2", "= -2"],
+        ["p/t 0xa", "= 1010"],
+        ["p/o 8", "= 010"],
+        ["p/c 0x41", "= 65 'A'"],
+        ["p/a body", "= 0x00100018 <body>"],
+        ["p 0-1", "= 0xffffffff (4294967295, -1)"],
+        ["print data == 0x100019 && !0", "= 0x00000001 (1)"],
+      ]
+    ) {
+      out.length = 0;
+      await s.exec(cmd);
+      assert.equal(text(), want, cmd);
+    }
+    out.length = 0;
+    await s.exec("display/x ecx");
+    await s.exec("display/i eip");
+    assert.match(text(), /^1: \/x ecx = 0x0\n2: x\/i eip\n=> 0x00100000 <_start>:/);
+    out.length = 0;
+    await s.exec("step 2");
+    assert.match(text(), /\n1: \/x ecx = 0x5\n2: x\/i eip\n=> 0x0010000a <top>:/);
+    out.length = 0;
+    await s.exec("undisplay 1");
+    await s.exec("step");
+    assert.doesNotMatch(text(), /1: \/x ecx/);
+    assert.match(text(), /2: x\/i eip\n=> 0x00100018 <body>:/);
+    out.length = 0;
+    assert.equal(await s.exec("undisplay"), false);
+    assert.equal(await s.exec("undisplay all"), true);
+    await s.exec("step");
+    assert.doesNotMatch(text(), /2: x\/i/);
+  });
+
+  it("conditional breakpoints and ignore counts", async () => {
+    const { s, dbg, out, text } = bare(LOOP);
+    await s.exec("break body if ecx == 2");
+    assert.match(text(), /^breakpoint 1: 0x00100018 <body> if ecx == 2$/);
+    await s.exec("continue");
+    assert.equal(dbg.cpu.regs[1], 2);
+    assert.equal(dbg.pc(), dbg.symbols.get("body"));
+    assert.equal(dbg.breakpoints()[0].hits, 1);
+    // An ignore count passes that many hits whose condition holds.
+    const b = bare(LOOP);
+    await b.s.exec("break body");
+    await b.s.exec("ignore 1 3");
+    await b.s.exec("continue");
+    assert.equal(b.dbg.cpu.regs[1], 2); // hits at ecx 5, 4, 3 passed; stopped at 2
+    await b.s.exec("info break");
+    assert.match(b.text(), /1 +break +y +0x00100018 <body> +4/);
+    // condition N changes it; a condition that cannot be read is refused at once.
+    out.length = 0;
+    await s.exec("condition 1 ecx == 1");
+    await s.exec("continue");
+    assert.equal(dbg.cpu.regs[1], 1);
+    out.length = 0;
+    assert.equal(await s.exec("break body if nosuch == 1"), false);
+    assert.match(text(), /^error: no register or symbol named 'nosuch'$/);
+    assert.equal(dbg.breakpoints().length, 1);
+  });
+
+  it("delete needs numbers or 'delete all'; info aliases; creg; page", async () => {
+    const { s, dbg, out, text } = bare(LOOP);
+    await s.exec("break body; break top");
+    out.length = 0;
+    assert.equal(await s.exec("delete"), false);
+    assert.equal(text(), "error: delete which? (delete N…, or 'delete all' for all 2 breakpoints)");
+    assert.equal(dbg.breakpoints().length, 2);
+    assert.equal(await s.exec("delete all"), true);
+    assert.equal(dbg.breakpoints().length, 0);
+    for (
+      const [cmd, want] of [
+        ["info registers", /^eax 0x00000000 +ebx/],
+        ["info registers ecx eip", /^ecx +0x00000000 +0\neip +0x00100000 +1048576$/],
+        ["info break", /^no breakpoints or watchpoints$/],
+        ["info tlb", /^CPU TLB \(paging off/],
+        ["info mem", /^paging is off/],
+        ["info tab", /^paging is off/],
+        ["creg", /^cr0 0x[0-9a-f]{8} +\[ PE.*\]\ncr2 .*\ncr3 .*\ncr4 0x00000000 +\[ - \]$/],
+        ["page eip", /^0x00100000 <_start>: paging is off: physical = linear/],
+      ] as [string, RegExp][]
+    ) {
+      out.length = 0;
+      assert.equal(await s.exec(cmd), true, cmd);
+      assert.match(text(), want, cmd);
+    }
+    const g = lguest(HELLO);
+    await g.s.exec("info mem");
+    assert.match(g.text(), /^slot 0: linear mode/);
   });
 });

@@ -90,6 +90,11 @@ describe("examples", () => {
     assert.match(t, /hypercall LHCALL_SET_PTE\(0x102000, 0xd0000000, 0x106003/);
     assert.match(t, /PTE +\[0x00105000\] 0x00106023 P RW A +\[0x[0-9a-f]{8}\] 0x00106021 P A/);
     assert.match(t, /shadow: read-only until the guest's D bit is set/);
+    // finish in the #PF handler returns through its IRET to the faulting instruction.
+    assert.match(
+      t,
+      /\] returned to 0xc010024f\n=> 0xc010024f: +a1 00 00 00 d0 +mov eax, \[0xd0000000\]/,
+    );
   });
 
   it("bare_from_bytes: a traced run, a watchpoint, COM1", { timeout: 60_000 }, async () => {

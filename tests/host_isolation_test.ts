@@ -16,7 +16,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Launcher } from "../lib/boot/launcher.ts";
 import { elf32, R, X86 } from "../lib/debug/guest_builder.ts";
-import { KERNEL_CS, LGUEST_DATA, LHCALL, PTE } from "../lib/lguest/abi.ts";
+import { KERNEL_CS, LGUEST_DATA, LHCALL, LHCALL_RING_SIZE, PTE } from "../lib/lguest/abi.ts";
 import { IF, IOPL } from "../lib/x86/flags.ts";
 import { type Guest, NO_PROGRESS_LIMIT } from "../lib/lguest/guest.ts";
 import { SWITCHER_PGD_INDEX } from "../lib/lguest/page_tables.ts";
@@ -199,5 +199,61 @@ describe("EFLAGS: the guest never gets I/O privilege", () => {
     assert.equal(flags & IOPL, 0, `EFLAGS in the handler: 0x${flags.toString(16)}`);
     assert.equal(flags & IF, IF);
     assert.equal(g.cpu.getEflags() & IOPL, 0);
+  });
+});
+
+/**
+ * A guest that executes its own async-ring status bytes. Its lguest_data is
+ * placed so that `mov bl, imm8; jmp eax` lies across it: the opcode in the
+ * top byte of irq_pending, the immediate in status[0] (slot 0 queued: 0), then
+ * status[1] = 0xFF (empty: the host stops there) and status[2] = 0xE0 (the
+ * jump's ModRM). It runs that code until it is hot (translated), makes a
+ * synchronous hypercall — the host runs slot 0 and writes 0xFF over the
+ * immediate — and runs it once more. BL before and after are kept.
+ */
+function statusByteCode(): { elf: Uint8Array; before: number; after: number } {
+  const data = new Uint8Array(LGUEST_DATA.SIZE);
+  const dv = new DataView(data.buffer);
+  dv.setUint32(LGUEST_DATA.blocked_interrupts, 1, true);
+  data.fill(0xff, LGUEST_DATA.hcall_status, LGUEST_DATA.hcall_status + LHCALL_RING_SIZE);
+  data[LGUEST_DATA.irq_pending + 3] = 0xb3; // mov bl, imm8
+  data[LGUEST_DATA.hcall_status] = 0x00; // slot 0 queued: the immediate
+  data[LGUEST_DATA.hcall_status + 1] = 0xff; // slot 1 empty; jmp eax (FF E0)
+  data[LGUEST_DATA.hcall_status + 2] = 0xe0;
+  dv.setUint32(LGUEST_DATA.hcalls, LHCALL.FLUSH_ASYNC, true); // slot 0: harmless
+  dv.setUint32(LGUEST_DATA.kernel_address, 0xc0000000, true);
+  dv.setUint32(LGUEST_DATA.syscall_vec, 0x80, true);
+  const code: [string, number] = ["ld", LGUEST_DATA.irq_pending + 3];
+  const a = new X86(0x100000);
+  a.label("_start").movImm(R.ESP, "stack_top").hcall(LHCALL.LGUEST_INIT, "ld");
+  a.movImm(R.EBX, 0x55).movImm(R.ECX, 200);
+  a.label("warm").movImm(R.EAX, "back1").jmp(code);
+  a.label("back1").dec(R.ECX).jnz("warm").store("before", R.EBX);
+  a.hcall(LHCALL.FLUSH_ASYNC); // the host drains slot 0 and marks it done
+  a.movImm(R.EBX, 0x55).movImm(R.EAX, "back2").jmp(code);
+  a.label("back2").store("after", R.EBX);
+  a.hcall(LHCALL.SHUTDOWN, "bye", 1);
+  a.label("bye").db("Power down", 0);
+  a.align(16).label("ld").db(...data);
+  // Kept on another page: a CPU write to a page of translated code drops it all.
+  a.align(4096).label("before").dd(0).label("after").dd(0);
+  a.align(16).zeros(4096).label("stack_top");
+  return {
+    elf: elf32({ entry: a.addr("_start"), segments: [a.segment()], symbols: a.symbols }),
+    before: a.addr("before"),
+    after: a.addr("after"),
+  };
+}
+
+describe("guest memory the host writes: translated code never goes stale", () => {
+  it("the async ring's status byte, written by the host, is what the guest executes next", () => {
+    const { elf, before, after } = statusByteCode();
+    const l = new Launcher({ memMiB: 16, kernel: elf, kernelName: "status" });
+    const g = l.guest;
+    assert.equal(g.run(1_000_000), "dead");
+    assert.equal(g.deathReason, "CRASH: Power down");
+    assert.ok(g.hcallLog.some((r) => r.async && r.nr === LHCALL.FLUSH_ASYNC), "slot 0 ran");
+    assert.equal(g.mem.read32(before), 0x00, "BL from the queued slot's status byte");
+    assert.equal(g.mem.read32(after), 0xff, "BL from the status byte the host wrote");
   });
 });

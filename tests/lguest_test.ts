@@ -17,7 +17,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { gunzipSync } from "../lib/boot/gzip.ts";
 import { Launcher, type LaunchOptions } from "../lib/boot/launcher.ts";
-import type { Guest } from "../lib/lguest/guest.ts";
+import { type Guest, NO_PROGRESS_LIMIT } from "../lib/lguest/guest.ts";
 import { LHCALL, PTE } from "../lib/lguest/abi.ts";
 import { Demand, SWITCHER_PGD_INDEX, SWITCHER_PMD_INDEX } from "../lib/lguest/page_tables.ts";
 import { isHostEntry } from "../lib/lguest/segments.ts";
@@ -452,6 +452,14 @@ describe("hostile: every misdeed kills the guest with a reason, and only the gue
     hlt: (out) => `unhandled trap 13 (#GP) at 0x${value(out, "hlt at ").toString(16)} (err 0x0)`,
     badframe: "Bad address 0x3ffffffc",
     shutdown: "bad read address 0x40000000 len 128",
+    // Segments the host would load for the guest are checked as the CPU checks them.
+    stackhost: "bad stack segment 0x59",
+    stacknull: "bad stack segment 0x1",
+    stackgdt: "bad stack segment 0x69 in the GDT",
+    kernelcs: "bad code segment 0x61 in the GDT",
+    // The progress guarantee: deliveries that fault again, no instruction completing.
+    pfloop:
+      `no progress: ${NO_PROGRESS_LIMIT} host iterations without an instruction completing (eip 0x300000)`,
     // Forbidden by the directory level alone: the host must not call them fixed (the
     // CPU would fault again for ever) but reflect them, to a guest with no handler.
     pdero: (out) =>

@@ -363,7 +363,7 @@ describe("a real terminal (tmux)", () => {
         );
         await p.prompt();
         // The session goes on.
-        p.type("x/2d 0x1000f8");
+        p.type("x/2xw 0x1000f8");
         p.keys("Enter");
         await p.waitFor(
           (s) => /0x001000f8: 0x[0-9a-f]{8} 0x[0-9a-f]{8}/.test(s),

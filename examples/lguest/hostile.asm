@@ -39,6 +39,14 @@
 ;   hlt        HLT at ring 1 (a #GP the launcher does not emulate)
 ;   badframe   a trap whose frame cannot be pushed (ESP outside RAM)
 ;   shutdown   LHCALL_SHUTDOWN with a message outside RAM
+;   stackhost  SET_STACK with the host's data segment (0x59: entry 11, RPL 1)
+;   stacknull  SET_STACK with a null selector (0x1)
+;   stackgdt   SET_STACK 0x69, then entry 13 made a code segment, then int $0x80
+;              from ring 3 (the host would load that SS)
+;   kernelcs   LOAD_GDT_ENTRY 12 (KERNEL_CS) as a data segment, then a trap (the
+;              host would enter the handler with that CS)
+;   pfloop     a #PF handler on a page that is not present, then a fault: every
+;              delivery faults again, and no instruction ever completes
 ;   pdero      a page-directory entry without RW over writable PTEs, then a write
 ;   pdeus      a page-directory entry without US over user PTEs, then a ring-3 read
 ;   pmdro      (PAE host) a PMD entry without RW over writable PTEs, then a write
@@ -112,6 +120,29 @@ own_tables:
         HCALL LHCALL_NEW_PGTABLE, PGDIR
         ret
 
+; user_tables: identity-map 0..4 MiB for ring 3 too (PTEs and PGDIR[0] with US)
+user_tables:
+        FILL_PTES PTES, PTE_P | PTE_RW | PTE_US, 1024
+        mov edi, PGDIR
+        xor eax, eax
+        mov ecx, 1024
+        rep stosd
+        mov dword [PGDIR], PTES | 0x067
+        HCALL LHCALL_NEW_PGTABLE, PGDIR
+        ret
+
+; RING3 target: load the user segments and IRET to `target` at ring 3
+%macro RING3 1
+        HCALL LHCALL_LOAD_GDT_ENTRY, 14, 0x0000ffff, 0x00cffa00     ; user code, DPL 3
+        HCALL LHCALL_LOAD_GDT_ENTRY, 15, 0x0000ffff, 0x00cff200     ; user data, DPL 3
+        push dword USER_DS              ; SS
+        push dword stack_top            ; ESP
+        push dword 0x202                ; EFLAGS
+        push dword USER_CS              ; CS
+        push dword %1                   ; EIP
+        jmp lguest_iret
+%endmacro
+
 %macro VARIANT 1
 %%s:    db %str(%1)
         times 16 - ($ - %%s) db 0
@@ -149,6 +180,11 @@ variants:
         VARIANT hlt
         VARIANT badframe
         VARIANT shutdown
+        VARIANT stackhost
+        VARIANT stacknull
+        VARIANT stackgdt
+        VARIANT kernelcs
+        VARIANT pfloop
         VARIANT pdero
         VARIANT pdeus
         VARIANT pmdro
@@ -345,6 +381,14 @@ v_shutdown:
         HCALL LHCALL_SHUTDOWN, OUTSIDE, LGUEST_SHUTDOWN_POWEROFF
         jmp survived
 
+v_pfloop:
+        PUTS `a #PF handler at 0x300000, not present; a read of 0x300000\n`
+        call init
+        call own_tables
+        mov dword [PTES + (0x300000 >> 12) * 4], 0
+        LOAD_GATE 14, 0x300000, 0
+        mov eax, [0x300000]
+        jmp survived
 v_pdero:
         PUTS "PGDIR[1] = PTEs | P A D (no RW); a read, then a write to 0x700000 at "
         call init
@@ -359,26 +403,40 @@ v_pdero:
 v_pdeus:
         PUTS "user PTEs, PGDIR[1] without US; a ring-3 read of 0x700000 at "
         call init
-        FILL_PTES PTES, PTE_P | PTE_RW | PTE_US, 1024
-        mov edi, PGDIR
-        xor eax, eax
-        mov ecx, 1024
-        rep stosd
-        mov dword [PGDIR], PTES | 0x067
+        call user_tables
         mov dword [PGDIR + 4], PTES | 0x063   ; no US
-        HCALL LHCALL_NEW_PGTABLE, PGDIR
-        HCALL LHCALL_LOAD_GDT_ENTRY, 14, 0x0000ffff, 0x00cffa00     ; user code, DPL 3
-        HCALL LHCALL_LOAD_GDT_ENTRY, 15, 0x0000ffff, 0x00cff200     ; user data, DPL 3
         mov eax, .user
         call early_puthex
         call early_newline
-        push dword USER_DS              ; SS
-        push dword stack_top            ; ESP
-        push dword 0x202                ; EFLAGS
-        push dword USER_CS              ; CS
-        push dword .user                ; EIP
-        jmp lguest_iret
+        RING3 .user
 .user:  mov eax, [0x700000]             ; the PTE allows ring 3, the directory entry does not
+        jmp survived
+v_stackhost:
+        PUTS `SET_STACK with SS 0x59 (the host's data segment)\n`
+        call init
+        HCALL LHCALL_SET_STACK, 0x59, stack_top, 1
+        jmp survived
+v_stacknull:
+        PUTS `SET_STACK with SS 0x1 (null)\n`
+        call init
+        HCALL LHCALL_SET_STACK, 0x1, stack_top, 1
+        jmp survived
+v_stackgdt:
+        PUTS `SET_STACK 0x69, GDT entry 13 made code, int $0x80 from ring 3\n`
+        call init
+        call user_tables
+        HCALL LHCALL_SET_STACK, KERNEL_DS, stack_top, 1
+        HCALL LHCALL_LOAD_GDT_ENTRY, 13, 0x0000ffff, 0x00cf9a00    ; code, not a stack
+        LOAD_GATE 0x80, survived, 3
+        RING3 .user
+.user:  int 0x80
+        jmp survived
+v_kernelcs:
+        PUTS `LOAD_GDT_ENTRY 12 (KERNEL_CS) as a data segment, then ud2 with a #UD handler\n`
+        call init
+        HCALL LHCALL_LOAD_GDT_ENTRY, 12, 0x0000ffff, 0x00cf9200
+        LOAD_GATE 6, survived, 0
+        ud2
         jmp survived
 v_pmdro:
         PUTS "(PAE) PMD[1] = PTEs | P A D (no RW); a read, then a write to 0x3ff000 at "

@@ -24,7 +24,7 @@
  * @module
  */
 
-import { CPU_EXIT, CS } from "../x86/cpu.ts";
+import { CPU_EXIT, CS, SS } from "../x86/cpu.ts";
 import type { CPU } from "../x86/cpu.ts";
 import { vectorName } from "../x86/flags.ts";
 import type { HypercallRecord } from "../lguest/hypercalls.ts";
@@ -74,6 +74,10 @@ export interface Breakpoint {
   icount: number;
   /** How the user named it (a symbol, a hypercall name), for listings. */
   label: string;
+  /** Stop only when this expression is non-zero ("" always stops): `break ADDR if eax == 1`. */
+  cond: string;
+  /** Hits still to pass without stopping (`ignore N COUNT`). */
+  ignore: number;
 }
 
 /** A watchpoint hit. */
@@ -191,8 +195,6 @@ export class Debugger {
   private chunk = 1 << 16;
   /** The last stop was a hypercall or trap breakpoint: let that trap through once. */
   private passTrap = false;
-  /** `finish` is stepping: its steps must not clear an interrupt() meant for it. */
-  private finishing = false;
   private sorted: [number, string][] | null = null;
 
   /**
@@ -239,7 +241,7 @@ export class Debugger {
 
   /** True while a run is in progress (between chunks). */
   get running(): boolean {
-    return this.busy || this.finishing;
+    return this.busy;
   }
 
   /** The machine has ended (guest dead, bare machine halted). */
@@ -420,6 +422,8 @@ export class Debugger {
       nr: -1,
       icount: -1,
       label: "",
+      cond: "",
+      ignore: 0,
       ...p,
     };
     this.bps.push(bp);
@@ -723,7 +727,7 @@ export class Debugger {
   private begin(): number {
     if (this.busy) throw new DebugError("the guest is running: interrupt it first (Ctrl-C)");
     this.busy = true;
-    if (!this.finishing) this.stopFlag = false;
+    this.stopFlag = false;
     this.watchHit = null;
     this.notes = [];
     return this.icount;
@@ -737,6 +741,8 @@ export class Debugger {
     extra: Partial<StopEvent> = {},
   ): StopEvent {
     const notes = this.notes ?? [];
+    if (this.condError) notes.push(this.condError);
+    this.condError = "";
     this.notes = null;
     this.busy = false;
     return { reason, message, notes, retired: this.icount - t0, ...extra };
@@ -858,7 +864,6 @@ export class Debugger {
         ? mem.dv.getUint16(pa, true)
         : mem.dv.getUint32(pa, true);
     }
-    w.bp.hits++;
     return w;
   }
 
@@ -877,6 +882,7 @@ export class Debugger {
         );
       case "stop": {
         const w = this.takeWatch();
+        if (w && !this.counts(w.bp)) return null;
         if (w) {
           const msg = watchText(w, this);
           if (w.bp.temporary) this.delete(w.bp.id);
@@ -887,9 +893,13 @@ export class Debugger {
       }
       case "trap": {
         if (r.hcall !== null) {
-          const bp = this.bps.find((b) => b.enabled && b.kind === "hcall" && b.nr === r.hcall);
+          const bp = this.bps.find((b) =>
+            b.enabled && b.kind === "hcall" && b.nr === r.hcall && this.counts(b)
+          );
+          if (!bp && this.bps.some((b) => b.enabled && b.kind === "hcall" && b.nr === r.hcall)) {
+            this.passTrap = true; // its condition or ignore count let it through
+          }
           if (bp) {
-            bp.hits++;
             const regs = this.cpu.regs;
             const call = Debugger.hcallText({ nr: r.hcall, args: hypercallArgs(regs).args });
             if (bp.temporary) this.delete(bp.id);
@@ -905,9 +915,15 @@ export class Debugger {
           }
           return null;
         }
-        const bp = this.bps.find((b) => b.enabled && b.kind === "trap" && b.nr === r.vector);
-        if (!bp) return null;
-        bp.hits++;
+        const bp = this.bps.find((b) =>
+          b.enabled && b.kind === "trap" && b.nr === r.vector && this.counts(b)
+        );
+        if (!bp) {
+          if (this.bps.some((b) => b.enabled && b.kind === "trap" && b.nr === r.vector)) {
+            this.passTrap = true; // its condition or ignore count let it through
+          }
+          return null;
+        }
         if (bp.temporary) this.delete(bp.id);
         this.passTrap = true;
         const detail = (r.error >= 0 ? ` error ${hexs(r.error)}` : "") +
@@ -927,9 +943,8 @@ export class Debugger {
         if (ctx && ctx.stops.has(pc) && (ctx.accept?.() ?? true)) {
           return this.finishEvent(t0, ctx.reason, ctx.message(pc));
         }
-        const bp = this.bps.find((b) => b.enabled && b.kind === "break" && b.addr === pc);
+        const bp = this.codeBreak(pc);
         if (bp) {
-          bp.hits++;
           if (bp.temporary) this.delete(bp.id);
           return this.finishEvent(t0, "breakpoint", `breakpoint ${bp.id} at ${this.addrText(pc)}`, {
             breakpoint: bp,
@@ -937,9 +952,10 @@ export class Debugger {
         }
         const pa = this.aliases.get(pc);
         if (pa !== undefined && this.target.linear(pc).pa === pa) {
-          const pb = this.bps.find((b) => b.enabled && b.kind === "pbreak" && b.addr === pa);
+          const pb = this.bps.find((b) =>
+            b.enabled && b.kind === "pbreak" && b.addr === pa && this.counts(b)
+          );
           if (pb) {
-            pb.hits++;
             if (pb.temporary) this.delete(pb.id);
             return this.finishEvent(
               t0,
@@ -953,6 +969,40 @@ export class Debugger {
       }
     }
   }
+
+  /**
+   * A breakpoint was reached: does it stop the guest? Its condition must hold
+   * (a condition that cannot be evaluated stops, saying why), then the hit is
+   * counted, and its ignore count, if any, passes it once more.
+   */
+  private counts(bp: Breakpoint): boolean {
+    if (bp.cond) {
+      let v: number;
+      try {
+        v = this.eval(bp.cond);
+      } catch (e) {
+        const why = e instanceof DebugError ? e.message : String(e);
+        this.condError = `the condition of breakpoint ${bp.id} (${bp.cond}) failed: ${why}`;
+        bp.hits++;
+        return true;
+      }
+      if (v === 0) return false;
+    }
+    bp.hits++;
+    if (bp.ignore > 0) {
+      bp.ignore--;
+      return false;
+    }
+    return true;
+  }
+
+  /** The first enabled code breakpoint at linear `pc` that stops the guest now, if any. */
+  private codeBreak(pc: number): Breakpoint | undefined {
+    return this.bps.find((b) => b.enabled && b.kind === "break" && b.addr === pc && this.counts(b));
+  }
+
+  /** Why the last condition could not be evaluated (reported with the stop). */
+  private condError = "";
 
   /** Handler entries as of the last stopSet (vector lists by address). */
   private entries = new Map<number, number[]>();
@@ -1015,9 +1065,9 @@ export class Debugger {
       for (let i = 0; i < n; i++) {
         if (i > 0) {
           const pc = this.pc();
-          const bp = this.bps.find((b) => b.enabled && b.kind === "break" && b.addr === pc);
+          const bp = this.codeBreak(pc);
           if (bp) {
-            bp.hits++;
+            if (bp.temporary) this.delete(bp.id);
             return this.finishEvent(
               t0,
               "breakpoint",
@@ -1122,63 +1172,99 @@ export class Debugger {
   }
 
   /**
-   * Run until the current function returns: single-steps, stepping over
-   * calls, until a RET (or IRET) pops the frame that was current.
+   * Run until the current function returns, at full speed: a breakpoint on
+   * its return address, taken only once the stack has popped the frame (so a
+   * recursive call of the same function does not stop it). The return
+   * address comes from the stack: at a function's first instruction or its
+   * RET it is [esp]; inside a frame with a frame pointer, [ebp+4]; otherwise
+   * the nearest stack slot that holds the address just after a CALL, or the
+   * EIP of a trap frame (a handler returns with IRET). With
+   * none of these (the outermost frame) it refuses, saying so.
    */
   async finish(o: RunOptions = {}): Promise<StopEvent> {
     this.checkRunnable();
     if (this.running) throw new DebugError("the guest is running: interrupt it first (Ctrl-C)");
     await loadDisassembler();
-    this.stopFlag = false;
-    this.finishing = true;
-    try {
-      return await this.finishSteps(o);
-    } finally {
-      this.finishing = false;
+    const f = this.callerFrame();
+    if (!f) {
+      throw new DebugError(
+        "finish: no caller here (the outermost frame: no return address on the stack); " +
+          "use until ADDR or continue",
+      );
     }
+    const ssBase = this.cpu.sbase[SS];
+    return await this.go({
+      stops: new Set([f.ret]),
+      // Back through an IRET to an outer ring the stack is another one: the address is enough.
+      accept: () => f.stackSwitch || ((ssBase + this.cpu.regs[4]) >>> 0) > f.slot,
+      reason: "finish",
+      message: (pc) => `returned to ${this.addrText(pc)}`,
+    }, o);
   }
 
-  /** `finish`'s loop: step, stepping over calls, until a RET at the starting stack depth has run. */
-  private async finishSteps(o: RunOptions): Promise<StopEvent> {
-    const esp0 = this.cpu.regs[4] >>> 0;
-    const t0 = this.icount;
-    const notes: string[] = [];
-    for (let i = 0;; i++) {
-      const line = this.disasm(this.pc(), 1)[0];
-      if (!line) throw new DebugError(`cannot read the instruction at ${hex(this.pc())}`);
-      let ev: StopEvent;
-      if (line.flow === "ret" && (this.cpu.regs[4] >>> 0) >= esp0) {
-        ev = await this.step(1);
-        notes.push(...ev.notes);
-        if (ev.reason === "step") {
-          return {
-            reason: "finish",
-            message: `returned to ${this.addrText(this.pc())}`,
-            notes,
-            retired: this.icount - t0,
-          };
-        }
-        return { ...ev, notes, retired: this.icount - t0 };
-      }
-      ev = line.flow === "call" ? await this.next(o) : await this.step(1);
-      notes.push(...ev.notes);
-      if (ev.reason !== "step") return { ...ev, notes, retired: this.icount - t0 };
-      if (this.stopFlag) {
-        return { reason: "interrupted", message: "interrupted", notes, retired: this.icount - t0 };
-      }
-      if ((i & 0x3ff) === 0x3ff) {
-        o.onChunk?.();
-        await tick();
-        if (this.stopFlag) {
-          return {
-            reason: "interrupted",
-            message: "interrupted",
-            notes,
-            retired: this.icount - t0,
-          };
-        }
+  /**
+   * Where the current function returns to: the return address and the linear
+   * address of the stack slot holding it; null in the outermost frame.
+   */
+  callerFrame(): { ret: number; slot: number; stackSwitch?: boolean } | null {
+    const c = this.cpu, ssBase = c.sbase[SS];
+    const esp = (ssBase + c.regs[4]) >>> 0, ebp = (ssBase + c.regs[5]) >>> 0;
+    // A return address as a linear address (CS base + the EIP pushed), or null when unreadable.
+    const dword = (a: number): number | null => {
+      const { bytes } = this.readLinearPartial(a, 4);
+      if (bytes.length < 4) return null;
+      return (c.sbase[CS] + new DataView(bytes.buffer).getUint32(0, true)) >>> 0;
+    };
+    const pc = this.pc();
+    let line: DisasmLine | undefined;
+    try {
+      line = this.disasm(pc, 1)[0];
+    } catch { /* unreadable: no RET here */ }
+    const atEntry = this.symbols.size > 0 && [...this.symbols.values()].includes(pc);
+    if (line?.flow === "ret" || atEntry) {
+      const ret = dword(esp);
+      if (ret !== null && this.afterCall(ret)) return { ret, slot: esp };
+    }
+    if (c.regs[5] !== 0 && ebp >= esp && ebp - esp < 0x100000) {
+      const ret = dword((ebp + 4) >>> 0);
+      if (ret !== null && this.afterCall(ret)) return { ret, slot: (ebp + 4) >>> 0 };
+    }
+    for (let i = 0; i < 64; i++) {
+      const slot = (esp + i * 4) >>> 0, ret = dword(slot);
+      if (ret === null) break;
+      if (this.afterCall(ret)) return { ret, slot };
+      const cs = dword((slot + 4) >>> 0), fl = dword((slot + 8) >>> 0);
+      if (
+        cs !== null && fl !== null && this.iretFrame(cs - c.sbase[CS], fl - c.sbase[CS]) &&
+        this.readLinearPartial(ret, 1).bytes.length === 1
+      ) {
+        // A trap or interrupt frame: the handler returns (IRET) to the EIP saved there.
+        return { ret, slot, stackSwitch: ((cs - c.sbase[CS]) & 3) !== c.cpl };
       }
     }
+    return null;
+  }
+
+  /** Do `cs` and `eflags` look like the CS and EFLAGS of a trap frame (above its EIP)? */
+  private iretFrame(cs: number, eflags: number): boolean {
+    cs >>>= 0;
+    eflags >>>= 0;
+    // The CS of a frame is this ring's own (a trap in the kernel) or a user one (from ring 3).
+    const csOk = cs === this.cpu.sreg[CS] || ((cs & 3) === 3 && this.cpu.cpl < 3 && cs > 3);
+    return csOk && cs <= 0xffff && (eflags & 2) !== 0 && (eflags & 0xffc08028) === 0;
+  }
+
+  /** Is `addr` just after a CALL instruction (a plausible return address)? */
+  private afterCall(addr: number): boolean {
+    if (addr < 7) return false;
+    const { bytes } = this.readLinearPartial((addr - 7) >>> 0, 7);
+    if (bytes.length < 7) return false;
+    // E8 rel32; FF /2 with a ModRM of 2, 3 or 6 bytes (register, [reg+disp8], [disp32]/[reg+disp32]).
+    if (bytes[2] === 0xe8) return true;
+    const modrmCall = (k: number) => bytes[k] === 0xff && ((bytes[k + 1] >> 3) & 7) === 2;
+    return (modrmCall(5) && bytes[6] >> 6 === 3) || (modrmCall(4) && bytes[5] >> 6 === 1) ||
+      (modrmCall(1) && (bytes[2] >> 6 === 2 || (bytes[2] & 0xc7) === 5)) ||
+      (modrmCall(5) && bytes[6] >> 6 === 0 && (bytes[6] & 7) !== 4 && (bytes[6] & 7) !== 5);
   }
 
   /** The run loop shared by continue, next, until. */

@@ -18,10 +18,16 @@ import { CS, SS } from "../x86/cpu.ts";
 import { vectorName } from "../x86/flags.ts";
 import { LHCALL } from "../lguest/abi.ts";
 import { hypercallName } from "../lguest/hypercalls.ts";
-import { Debugger, type StopEvent, type TraceKind } from "./debugger.ts";
-import { disassemblerLoaded, loadDisassembler, type Syntax, SYNTAXES } from "./disasm.ts";
+import { type Breakpoint, Debugger, type StopEvent, type TraceKind } from "./debugger.ts";
+import {
+  disassemble,
+  disassemblerLoaded,
+  loadDisassembler,
+  type Syntax,
+  SYNTAXES,
+} from "./disasm.ts";
 import { DebugError, parseCount } from "./expr.ts";
-import { columns, hex, hexs } from "./format.ts";
+import { columns, cr0Text, cr4Text, hex, hexs } from "./format.ts";
 import { REGISTER_NAMES } from "./registers.ts";
 import { dumpTables, plural } from "./paging.ts";
 import {
@@ -35,6 +41,7 @@ import {
 } from "./lguest_view.ts";
 import {
   breakpointsText,
+  charLiteral,
   cpuGdtText,
   cpuIdtText,
   DebugErrorWithOutput,
@@ -48,6 +55,7 @@ import {
   stringText,
   tlbText,
   UNIT,
+  type ValueFormat,
 } from "./views.ts";
 import type { BareTarget } from "./target.ts";
 import { stepText, tlbText as tlbEntryText, walk } from "./paging.ts";
@@ -122,10 +130,11 @@ export class Session {
   readonly o: SessionOptions;
   private traceFiles = new Map<TraceKind, { fd: number; path: string }>();
   /** What the last `x` showed, so `x` alone continues. */
-  lastX: { count: number; unit: string; next: number; phys: boolean } = {
-    count: 8,
-    unit: "d",
-    next: 0,
+  lastX: Fmt & { next: number | null; phys: boolean } = {
+    count: 1,
+    format: "x",
+    unit: "w",
+    next: null,
     phys: false,
   };
   /** Where the last `disasm` ended, so `disasm` alone continues. */
@@ -250,7 +259,41 @@ export class Session {
         })`,
       );
     } else lines.push(...this.whereLines());
+    if (!this.dbg.ended) lines.push(...this.displayLines());
     this.out(lines);
+  }
+
+  /** Expressions shown after every stop (`display`), by number. */
+  displays: { id: number; fmt: string; expr: string }[] = [];
+  private nextDisplay = 1;
+
+  /** Add a display; returns its lines as shown now. */
+  addDisplay(fmt: string, expr: string): string[] {
+    const disp = { id: this.nextDisplay++, fmt, expr };
+    this.displays.push(disp);
+    return this.displayText(disp);
+  }
+
+  /** Every display, evaluated now. */
+  displayLines(): string[] {
+    return this.displays.flatMap((x) => this.displayText(x));
+  }
+
+  /** One display's lines as of now (an error in it is its one line). */
+  private displayText(x: { id: number; fmt: string; expr: string }): string[] {
+    const d = this.dbg;
+    try {
+      if (x.fmt === "" || /^[xduotca]$/.test(x.fmt)) {
+        return [
+          `${x.id}: ${x.fmt ? `/${x.fmt} ` : ""}${x.expr} ${printValue(d, d.eval(x.expr), x.fmt)}`,
+        ];
+      }
+      const f = parseFmt(x.fmt, { count: 1, format: "x", unit: "w" });
+      const { lines } = examine(this, d.eval(x.expr), f, false);
+      return [`${x.id}: x/${x.fmt} ${x.expr}`, ...lines];
+    } catch (e) {
+      return [`${x.id}: ${x.expr}: ${e instanceof Error ? e.message : String(e)}`];
+    }
   }
 
   /** Wait for a run and report how it stopped. */
@@ -419,45 +462,118 @@ function parseSlot(w: string | undefined): number | undefined {
   return n;
 }
 
+/** A parsed `/NFU`: count, format letter (x d u o t c a i s) and unit size letter (b h w g). */
+export interface Fmt {
+  /** How many units (instructions, strings). */
+  count: number;
+  /** The format letter. */
+  format: string;
+  /** The unit letter. */
+  unit: string;
+}
+
+/**
+ * Parse gdb's `/NFU` (`/8xw`, `/4i`, `/s`, `/x`): letters in any order after
+ * the count; what is left out comes from `last` (the count is 1). A c format
+ * defaults to bytes and an a format is always 32-bit, as in gdb.
+ */
+export function parseFmt(text: string, last: Fmt): Fmt {
+  const m = /^(\d*)([a-z]*)$/i.exec(text);
+  if (!m) throw new DebugError(`bad format '/${text}': /N, then a format and a unit (x/8xw)`);
+  let format = "", unit = "";
+  for (const ch of m[2].toLowerCase()) {
+    if ("xduotcais".includes(ch)) {
+      if (format) throw new DebugError(`bad format '/${text}': two formats ('${format}', '${ch}')`);
+      format = ch;
+    } else if ("bhwg".includes(ch)) {
+      if (unit) throw new DebugError(`bad format '/${text}': two units ('${unit}', '${ch}')`);
+      unit = ch;
+    } else {
+      throw new DebugError(
+        `bad format '/${text}': '${ch}' is neither a format (x d u o t c a i s) nor a unit (b h w g)`,
+      );
+    }
+  }
+  const count = m[1] ? parseCount(m[1]) : text === "" ? last.count : 1;
+  if (count < 1 || count > 65536) throw new DebugError("count must be 1 to 65536");
+  format ||= last.format;
+  unit ||= format === "c" ? "b" : last.unit;
+  if (format === "a") unit = "w";
+  return { count, format, unit };
+}
+
 function xCommand(phys: boolean) {
-  return async (s: Session, args: string[], _rest: string) => {
+  return (s: Session, args: string[]) => {
     const d = s.dbg;
-    let fmt = "";
-    if (args[0]?.startsWith("/")) fmt = args.shift()!.slice(1);
-    const m = /^(\d*)([bwhds]?)$/.exec(fmt);
-    if (!m) throw new DebugError(`bad format '/${fmt}': use /N followed by b, w, d or s (x/16b)`);
+    const fmt = parseFmt(args[0]?.startsWith("/") ? args.shift()!.slice(1) : "", s.lastX);
     const last = s.lastX;
-    const count = m[1] ? Number(m[1]) : last.count;
-    const unit = m[2] || last.unit;
     let addr: number;
     if (args.length > 0) addr = d.eval(args.join(" "));
-    else if (last.phys === phys && last.next) addr = last.next;
-    else throw new DebugError(`usage: ${phys ? "xp" : "x"}/N[bwds] ADDR`);
-    if (count < 1 || count > 65536) throw new DebugError("count must be 1 to 65536");
-    const read = phys
-      ? (a: number, n: number) => {
-        try {
-          const b = d.readPhys(a, n);
-          return {
-            bytes: b,
-            error: b.length < n ? `physical memory ends at ${hex(d.target.mem.size)}` : null,
-          };
-        } catch (e) {
-          return { bytes: new Uint8Array(0), error: (e as Error).message };
-        }
-      }
-      : (a: number, n: number) => d.readLinearPartial(a, n);
-    if (unit === "s") {
-      s.out(stringText(addr, read));
-      s.lastX = { count, unit, next: 0, phys };
-      return;
-    }
-    const size = UNIT[unit];
-    const label = phys ? (a: number) => `phys ${hex(a)}` : (a: number) => d.addrText(a);
-    s.out(memoryText(addr, count, size, read, label));
-    s.lastX = { count, unit, next: (addr + count * size) >>> 0, phys };
-    await Promise.resolve();
+    else if (last.phys === phys && last.next !== null) addr = last.next;
+    else throw new DebugError(`usage: ${phys ? "xp" : "x"}/NFU ADDR (x/8xw esp, x/4i eip)`);
+    s.lastX = { ...fmt, next: null, phys };
+    const { lines, next } = examine(s, addr, fmt, phys);
+    s.lastX.next = next;
+    s.out(lines);
   };
+}
+
+/** `x/NFU ADDR` as lines, and the address just past what was shown. */
+function examine(
+  s: Session,
+  addr: number,
+  f: Fmt,
+  phys: boolean,
+): { lines: string[]; next: number } {
+  const d = s.dbg;
+  const read = phys
+    ? (a: number, n: number) => {
+      try {
+        const b = d.readPhys(a, n);
+        return {
+          bytes: b,
+          error: b.length < n ? `physical memory ends at ${hex(d.target.mem.size)}` : null,
+        };
+      } catch (e) {
+        return { bytes: new Uint8Array(0), error: (e as Error).message };
+      }
+    }
+    : (a: number, n: number) => d.readLinearPartial(a, n);
+  const most = Math.min(f.count, s.maxLines);
+  if (f.format === "i") {
+    const dl = phys
+      ? disassemble(read(addr, most * 15).bytes, addr, most, d.syntax)
+      : d.disasm(addr, most);
+    if (dl.length === 0) throw new DebugError(`cannot read ${hex(addr)}`);
+    const end = dl[dl.length - 1];
+    const lines = disasmText(d, dl);
+    if (f.count > most) lines.push(`… ${f.count - most} more instructions`);
+    return { lines, next: (end.addr + end.len) >>> 0 };
+  }
+  const label = phys ? (a: number) => `phys ${hex(a)}` : (a: number) => d.addrText(a);
+  if (f.format === "s") {
+    const lines: string[] = [];
+    let a = addr;
+    for (let i = 0; i < most; i++) {
+      lines.push(...stringText(a, read, 256, label));
+      const { bytes } = read(a, 256);
+      const end = bytes.indexOf(0);
+      a = (a + (end < 0 ? bytes.length : end + 1)) >>> 0;
+    }
+    if (f.count > most) lines.push(`… ${f.count - most} more strings`);
+    return { lines, next: a };
+  }
+  const size = UNIT[f.unit];
+  const lines = memoryText(
+    addr,
+    f.count,
+    size,
+    read,
+    label,
+    f.format as ValueFormat,
+    (a) => d.symbolize(a),
+  );
+  return { lines, next: (addr + f.count * size) >>> 0 };
 }
 
 async function runCmd(s: Session, p: () => Promise<StopEvent>): Promise<void> {
@@ -571,12 +687,22 @@ break trap VECTOR   before a trap is handled: pf, gp, 14, 0x20…; under lguest
                     every trap passes through the host, so break trap pf
                     stops at each page fault, before demand paging
 break icount N      when the instruction count reaches N (decimal)
+break … if COND     stop only when COND is non-zero: break 0x100074 if eax == 1,
+                    break hcall set_pte if [esp] > 0xc0000000 (condition N
+                    COND changes it later; ignore N COUNT passes COUNT hits)
 tbreak …            the same, deleted after it stops once
 break               list breakpoints (as info break)`,
     run: (s, a, rest, word) => {
       const d = s.dbg;
       if (a.length === 0) return s.out(breakpointsText(d));
       const temporary = word === "tbreak";
+      const cond = /^(.*?)\s+if\s+(.+)$/.exec(rest);
+      if (cond) {
+        rest = cond[1].trim();
+        a = rest === "" ? [] : rest.split(/\s+/);
+        if (a.length === 0) throw new DebugError("usage: break ADDR if CONDITION");
+        d.eval(cond[2]); // a condition that cannot be read is refused now, not at every hit
+      }
       const kind = a[0].toLowerCase();
       let bp;
       if (kind === "phys" || word === "pb") {
@@ -597,7 +723,12 @@ break               list breakpoints (as info break)`,
         bp = d.breakAt(addr, { temporary, label: /^[A-Za-z_]/.test(rest) ? rest : "" });
       }
       bp.temporary ||= temporary;
-      s.out(`${temporary ? "temporary " : ""}breakpoint ${bp.id}: ${describeBp(s, bp)}`);
+      if (cond) bp.cond = cond[2].trim();
+      s.out(
+        `${temporary ? "temporary " : ""}breakpoint ${bp.id}: ${describeBp(s, bp)}${
+          bp.cond ? ` if ${bp.cond}` : ""
+        }`,
+      );
     },
     complete: (s, w) => {
       if (w.length === 2 && w[0] === "hcall") return HCALL_SHORT;
@@ -643,13 +774,27 @@ guest (lguest_data, accessed/dirty bits) are not the guest's and do not stop.`,
   {
     names: ["delete", "d"],
     group: BREAK,
-    usage: "delete [N…]",
-    summary: "delete breakpoints (all without N)",
-    help: "Delete the breakpoints numbered N (all of them when none is given).",
+    usage: "delete N…|all",
+    summary: "delete breakpoints (delete all: every one)",
+    help: `Delete the breakpoints numbered N. 'delete all' deletes every one; 'delete'
+alone deletes nothing and says how many there are.`,
     run: (s, a) => {
-      if (a.length === 0) s.dbg.delete();
-      for (const w of a) s.dbg.delete(parseCount(w));
+      const n = s.dbg.breakpoints().length;
+      if (a.length === 0) {
+        throw new DebugError(
+          n === 0
+            ? "no breakpoints to delete"
+            : `delete which? (delete N…, or 'delete all' for all ${plural(n, "breakpoint")})`,
+        );
+      }
+      if (a.length === 1 && a[0].toLowerCase() === "all") {
+        s.dbg.delete();
+        return s.out(`deleted ${plural(n, "breakpoint")}`);
+      }
+      const ids = a.map(parseCount);
+      for (const id of ids) s.dbg.delete(id);
     },
+    complete: () => ["all"],
   },
   {
     names: ["disable"],
@@ -674,27 +819,164 @@ guest (lguest_data, accessed/dirty bits) are not the guest's and do not stop.`,
     },
   },
   {
+    names: ["condition"],
+    group: BREAK,
+    usage: "condition N [COND]",
+    summary: "stop at breakpoint N only when COND holds",
+    help: `Breakpoint N stops only when COND (an expression: eax == 1, [esp+4] > 0x10)
+is non-zero. Without COND, it stops every time again.`,
+    run: (s, a, rest) => {
+      need(a, 1, "condition N [COND]");
+      const bp = findBp(s, a[0]);
+      const cond = rest.slice(a[0].length).trim();
+      if (cond) s.dbg.eval(cond);
+      bp.cond = cond;
+      s.out(cond ? `breakpoint ${bp.id} stops if ${cond}` : `breakpoint ${bp.id} stops every time`);
+    },
+  },
+  {
+    names: ["ignore"],
+    group: BREAK,
+    usage: "ignore N COUNT",
+    summary: "pass breakpoint N the next COUNT times",
+    help: `Breakpoint N lets the next COUNT hits (whose condition holds) pass without
+stopping; they are still counted in info break.`,
+    run: (s, a) => {
+      need(a, 2, "ignore N COUNT");
+      const bp = findBp(s, a[0]);
+      bp.ignore = parseCount(a[1]);
+      s.out(
+        bp.ignore
+          ? `breakpoint ${bp.id} passes its next ${plural(bp.ignore, "hit")}`
+          : `breakpoint ${bp.id} stops at its next hit`,
+      );
+    },
+  },
+  {
+    names: ["display", "disp"],
+    group: STATE,
+    usage: "display[/F] EXPR",
+    summary: "show EXPR after every stop (display/i eip)",
+    help: `Show EXPR after every stop, numbered, as print does (display eax,
+display/x [esp]) or, with an x format, as x does (display/i eip,
+display/4xw esp). 'display' alone shows them all now; undisplay N removes one.`,
+    run: (s, a, rest) => {
+      if (a.length === 0) {
+        const l = s.displayLines();
+        return s.out(l.length ? l : ["no displays"]);
+      }
+      let f = "";
+      if (a[0].startsWith("/")) {
+        f = a[0].slice(1);
+        if (rest.startsWith(a[0])) rest = rest.slice(a[0].length).trim();
+      }
+      if (!rest) throw new DebugError("usage: display[/F] EXPR");
+      if (f && !/^[xduotca]$/.test(f)) parseFmt(f, { count: 1, format: "x", unit: "w" });
+      s.dbg.eval(rest);
+      s.out(s.addDisplay(f, rest));
+    },
+    complete: (s) => s.addressWords(),
+  },
+  {
+    names: ["undisplay"],
+    group: STATE,
+    usage: "undisplay N…|all",
+    summary: "stop showing displays",
+    help: "Remove the displays numbered N ('undisplay all': every one).",
+    run: (s, a) => {
+      need(a, 1, "undisplay N…|all");
+      if (a.length === 1 && a[0].toLowerCase() === "all") {
+        s.displays = [];
+        return;
+      }
+      for (const w of a) {
+        const id = parseCount(w);
+        const i = s.displays.findIndex((x) => x.id === id);
+        if (i < 0) throw new DebugError(`no display number ${id}`);
+        s.displays.splice(i, 1);
+      }
+    },
+    complete: () => ["all"],
+  },
+  {
+    names: ["creg"],
+    group: STATE,
+    usage: "creg",
+    summary: "control registers decoded (as Bochs's creg)",
+    help: "CR0, CR2, CR3 and CR4, each with its bits by name (as Bochs's creg).",
+    run: (s) => s.out(cregText(s.dbg)),
+  },
+  {
+    names: ["page"],
+    group: PAGING,
+    usage: "page ADDR",
+    summary: "how ADDR translates (as Bochs's page; same as translate)",
+    help: "The same as translate ADDR (Bochs's name for it).",
+    run: (s, a, rest) => s.find("translate")!.run(s, a, rest, "translate"),
+    complete: (s) => s.addressWords(),
+  },
+  {
     names: ["info", "i"],
     group: BREAK,
-    usage: "info break|watch|regs|symbols|trace",
-    summary: "list breakpoints, registers, symbols, traces",
-    help: `info break     breakpoints, watchpoints and catchpoints with hit counts
-info regs      as regs
-info symbols   as symbols
-info trace     which traces are on and where they go`,
+    usage: "info WHAT",
+    summary: "gdb's and Bochs's info: break, registers, tlb, mem, tab, display…",
+    help: `info break           breakpoints, watchpoints and catchpoints with hit counts
+                     (also: info breakpoints, info watch, info watchpoints)
+info registers [R…]  as regs; with names, just those (info registers eax eip)
+info all-registers   regs, then regs fpu
+info symbols [TEXT]  as symbols
+info display         the displays
+info tlb             as tlb
+info mem, info tab   the page tables in force, as runs (pgdir guest under
+                     lguest, pgdir on the bare machine)
+info gdt, info idt   as gdt and idt
+info lguest          as lguest
+info trace           which traces are on and where they go`,
     run: (s, a) => {
       const what = (a[0] ?? "").toLowerCase();
-      if (/^(b|break|breakpoints|w|watch|watchpoints)$/.test(what)) {
+      const more = a.slice(1);
+      const alias = (cmd: string, args: string[] = more) =>
+        s.find(cmd)!.run(s, args, args.join(" "), cmd);
+      if (/^(b|br|break|breakpoints|w|watch|watchpoints)$/.test(what)) {
         return s.out(breakpointsText(s.dbg));
       }
-      if (/^(r|regs|registers)$/.test(what)) return s.out(regsText(s.dbg));
-      if (/^(s|sym|symbols)$/.test(what)) {
-        return s.find("symbols")!.run(s, a.slice(1), a.slice(1).join(" "), "symbols");
+      if (/^(r|reg|regs|registers)$/.test(what)) {
+        if (more.length === 0) return s.out(regsText(s.dbg));
+        return s.out(
+          more.map((r) => {
+            const v = s.dbg.getRegister(r.replace(/^\$/, ""));
+            return `${r.padEnd(8)}${hex(v)}  ${v}`;
+          }),
+        );
       }
-      if (what === "trace") return s.find("trace")!.run(s, [], "", "trace");
-      throw new DebugError("usage: info break|watch|regs|symbols|trace");
+      if (what === "all-registers") return s.out([...regsText(s.dbg), ...fpuText(s.dbg)]);
+      if (/^(s|sym|symbols)$/.test(what)) return alias("symbols");
+      if (what === "display") return alias("display", []);
+      if (what === "tlb") return alias("tlb", []);
+      if (what === "mem" || what === "tab") {
+        return alias("pgdir", s.dbg.target.guest ? ["guest", ...more] : more);
+      }
+      if (what === "gdt" || what === "idt" || what === "lguest") return alias(what, []);
+      if (what === "trace") return alias("trace", []);
+      if (what === "frame" || what === "stack") return alias("bt", []);
+      throw new DebugError(
+        "usage: info break|registers|all-registers|symbols|display|tlb|mem|tab|gdt|idt|lguest|trace",
+      );
     },
-    complete: () => ["break", "watch", "regs", "symbols", "trace"],
+    complete: () => [
+      "break",
+      "registers",
+      "all-registers",
+      "symbols",
+      "display",
+      "tlb",
+      "mem",
+      "tab",
+      "gdt",
+      "idt",
+      "lguest",
+      "trace",
+    ],
   },
   {
     names: ["regs", "r", "registers"],
@@ -785,18 +1067,22 @@ VALUE is an expression like ADDR: hex by default (0n10 is decimal).`,
   {
     names: ["x"],
     group: STATE,
-    usage: "x/N[bwds] ADDR",
-    summary: "examine linear memory (b byte, w 16-bit, d 32-bit, s string)",
+    usage: "x/NFU ADDR",
+    summary: "examine linear memory, as gdb's x (x/8xw esp, x/4i eip, x/s)",
     help: `Examine N units at linear ADDR, as the guest sees it (through the guest's
-page tables under lguest). Units: b byte, w 16-bit word, d 32-bit dword,
-s a NUL-terminated string. N is decimal. 'x' alone continues where the last
-one stopped. Example: x/16b eip, x/4d esp, x/s 0x1000.`,
+page tables under lguest), as gdb's x does. N is decimal; then a format and
+a unit, in either order, each remembered for the next x:
+  format  x hex  d signed  u unsigned  o octal  t binary  c char
+          a address with its symbol  i instructions  s NUL-terminated strings
+  unit    b byte  h 16-bit  w 32-bit  g 64-bit
+Defaults at the start: x and w. 'x' alone continues where the last one
+stopped. Examples: x/16xb eip, x/4xw esp, x/8i eip, x/s 0x1000, x/2a esp.`,
     run: xCommand(false),
   },
   {
     names: ["xp"],
     group: STATE,
-    usage: "xp/N[bwds] PADDR",
+    usage: "xp/NFU PADDR",
     summary: "examine physical memory",
     help: `Examine N units at physical PADDR: guest RAM, and beyond it the host's own
 pages (the shadow page tables, the GDT the CPU uses).`,
@@ -1140,20 +1426,32 @@ function printValue(d: Debugger, v: number, f: string): string {
     case "t":
       return `= ${v.toString(2)}`;
     case "c":
-      return `= ${v & 0xff} ${charText(v & 0xff)}`;
+      return `= ${v & 0xff} ${charLiteral(v & 0xff)}`;
     case "a":
       return `= ${d.addrText(v)}`;
   }
   throw new DebugError(`bad format '/${f}': one of x d u o t c a (p/x eax)`);
 }
 
-/** A byte as a C character literal: 'A', '\\n', '\\x01'. */
-export function charText(b: number): string {
-  const esc: Record<number, string> = { 0: "\\0", 9: "\\t", 10: "\\n", 13: "\\r", 39: "\\'" };
-  if (b in esc) return `'${esc[b]}'`;
-  return b >= 0x20 && b < 0x7f
-    ? `'${String.fromCharCode(b)}'`
-    : `'\\x${b.toString(16).padStart(2, "0")}'`;
+/** Breakpoint number `w`, or a one-line error. */
+function findBp(s: Session, w: string): Breakpoint {
+  const id = parseCount(w);
+  const bp = s.dbg.breakpoints().find((b) => b.id === id);
+  if (!bp) throw new DebugError(`no breakpoint number ${id}`);
+  return bp;
+}
+
+/** `creg`: CR0, CR2, CR3, CR4 with their bits named. */
+function cregText(d: Debugger): string[] {
+  const c = d.cpu;
+  return [
+    `cr0 ${hex(c.cr0)}  [ ${cr0Text(c.cr0) || "-"} ]`,
+    `cr2 ${hex(c.cr2)}  (the last page-fault address)`,
+    `cr3 ${hex(c.cr3)}  (page directory at physical ${hex(c.cr3 & ~0xfff)}${
+      c.cr3 & 0x18 ? `, ${c.cr3 & 8 ? "PWT " : ""}${c.cr3 & 0x10 ? "PCD" : ""}`.trimEnd() : ""
+    })`,
+    `cr4 ${hex(c.cr4)}  [ ${cr4Text(c.cr4) || "-"} ]`,
+  ];
 }
 
 function describeBp(s: Session, bp: ReturnType<Debugger["breakAt"]>): string {

@@ -109,11 +109,68 @@ export function fpuText(d: Debugger): string[] {
   return out;
 }
 
-/** Unit sizes for `x`: b byte, w 16-bit word, d 32-bit dword. */
-export const UNIT: Record<string, number> = { b: 1, h: 2, w: 2, d: 4 };
+/** Unit sizes for `x`, as gdb names them: b byte, h halfword, w word (32-bit), g giant (64-bit). */
+export const UNIT: Record<string, number> = { b: 1, h: 2, w: 4, g: 8 };
+
+/** `x`'s value formats (gdb's): hex, signed and unsigned decimal, octal, binary, char, address. */
+export type ValueFormat = "x" | "d" | "u" | "o" | "t" | "c" | "a";
+
+/** One unit of memory as text in format `f` (`unit` bytes at `o` of `bytes`). */
+function cell(bytes: Uint8Array, o: number, unit: number, f: ValueFormat, sym: Sym): string {
+  let v = 0n;
+  for (let i = unit - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[o + i]);
+  const bits = BigInt(unit * 8);
+  switch (f) {
+    case "x":
+      return unit === 1
+        ? v.toString(16).padStart(2, "0")
+        : "0x" + v.toString(16).padStart(unit * 2, "0");
+    case "d": {
+      const signed = v >= 1n << (bits - 1n) ? v - (1n << bits) : v;
+      return String(signed).padStart(DEC_WIDTH[unit] + 1);
+    }
+    case "u":
+      return String(v).padStart(DEC_WIDTH[unit]);
+    case "o":
+      return ("0" + v.toString(8)).padStart(Math.ceil(unit * 8 / 3) + 1);
+    case "t":
+      return v.toString(2).padStart(unit * 8, "0");
+    case "c": {
+      const b = Number(v & 0xffn);
+      return `${String(b).padStart(3)} ${charLiteral(b).padEnd(6)}`;
+    }
+    case "a": {
+      const n = Number(v & 0xffffffffn), name = sym(n);
+      return hex(n) + (name ? ` <${name}>` : "");
+    }
+  }
+}
+
+const DEC_WIDTH: Record<number, number> = { 1: 3, 2: 5, 4: 10, 8: 20 };
+
+/** A symbol lookup for `a`-format cells (`name+0x10`, or null). */
+type Sym = (addr: number) => string | null;
+
+/** A byte as a C character literal: 'A', '\\n', '\\x01'. */
+export function charLiteral(b: number): string {
+  const esc: Record<number, string> = { 0: "\\0", 9: "\\t", 10: "\\n", 13: "\\r", 39: "\\'" };
+  if (b in esc) return `'${esc[b]}'`;
+  if (b >= 0x20 && b < 0x7f) return `'${String.fromCharCode(b)}'`;
+  return `'\\x${b.toString(16).padStart(2, "0")}'`;
+}
+
+/** How many units of `unit` bytes in format `f` go on one line (keeping lines within 100 columns). */
+function unitsPerRow(unit: number, f: ValueFormat): number {
+  if (f === "a") return 2;
+  if (f === "c") return 8;
+  if (f === "t") return Math.max(1, 8 / unit);
+  if (f === "x") return unit === 1 ? 16 : 16 / unit;
+  return unit === 1 ? 8 : 16 / unit;
+}
 
 /**
- * Memory as rows of units with ASCII: `0x00100000: 0x00000000 0x12345678  |....xV4.|`.
+ * Memory as rows of units, as gdb's `x/NFU` shows it, with the bytes as
+ * ASCII at the end of a row: `0x00100000: 0x464c457f 0x00010101  |.ELF....|`.
  * `read` returns the readable prefix and the reason it stopped.
  */
 export function memoryText(
@@ -122,23 +179,26 @@ export function memoryText(
   unit: number,
   read: (addr: number, n: number) => { bytes: Uint8Array; error: string | null },
   label: (a: number) => string = hex,
+  f: ValueFormat = "x",
+  sym: Sym = () => null,
 ): string[] {
   const { bytes, error } = read(addr, count * unit);
-  const perRow = unit === 1 ? 16 : unit === 2 ? 8 : 4;
+  const perRow = unitsPerRow(unit, f);
   const out: string[] = [];
-  const dv = new DataView(bytes.buffer);
   const units = Math.floor(bytes.length / unit);
+  const rows: string[][] = [];
   for (let i = 0; i < units; i += perRow) {
     const cells: string[] = [];
     let ascii = "";
     for (let k = i; k < Math.min(units, i + perRow); k++) {
-      const o = k * unit;
-      const v = unit === 1 ? bytes[o] : unit === 2 ? dv.getUint16(o, true) : dv.getUint32(o, true);
-      cells.push(hex(v, unit * 2).slice(unit === 1 ? 2 : 0));
-      for (let b = 0; b < unit; b++) ascii += asciiByte(bytes[o + b]);
+      cells.push(cell(bytes, k * unit, unit, f, sym));
+      for (let b = 0; b < unit; b++) ascii += asciiByte(bytes[k * unit + b]);
     }
-    const width = units > perRow ? perRow * (unit === 1 ? 3 : unit * 2 + 3) - 1 : 0;
-    out.push(`${label((addr + i * unit) >>> 0)}: ${pad(cells.join(" "), width)}  |${ascii}|`);
+    rows.push([`${label((addr + i * unit) >>> 0)}:`, cells.join(" "), ascii]);
+  }
+  const width = Math.max(0, ...rows.map((r) => r[1].length));
+  for (const [l, c, a] of rows) {
+    out.push(f === "a" || f === "c" ? `${l} ${c}`.trimEnd() : `${l} ${pad(c, width)}  |${a}|`);
   }
   if (error) throw new DebugErrorWithOutput(error, out);
   return out;
@@ -157,6 +217,7 @@ export function stringText(
   addr: number,
   read: (addr: number, n: number) => { bytes: Uint8Array; error: string | null },
   max = 256,
+  label: (a: number) => string = hex,
 ): string[] {
   const { bytes, error } = read(addr, max);
   const end = bytes.indexOf(0);
@@ -172,7 +233,7 @@ export function stringText(
         ? String.fromCharCode(b)
         : `\\x${b.toString(16).padStart(2, "0")}`,
   ).join("");
-  const out = [`${hex(addr)}: "${text}"${end < 0 && !error ? "…" : ""}`];
+  const out = [`${label(addr)}: "${text}"${end < 0 && !error ? "…" : ""}`];
   if (end < 0 && error) throw new DebugErrorWithOutput(error, s.length ? out : []);
   return out;
 }
@@ -345,6 +406,8 @@ export function breakpointsText(d: Debugger): string[] {
       default:
         what = `instruction count ${b.icount}`;
     }
+    if (b.cond) what += ` if ${b.cond}`;
+    if (b.ignore) what += ` (passes ${plural(b.ignore, "more hit")})`;
     rows.push([String(b.id), type, b.enabled ? "y" : "n", what, String(b.hits)]);
   }
   return columns(rows);

@@ -242,6 +242,18 @@ export class Guest {
     this.cpu.invalidateCode(gpa, 4);
   }
 
+  /**
+   * Write a byte of guest RAM; outside RAM kills the guest. Like every host
+   * write to guest memory it drops translated code there: the guest may be
+   * executing that page.
+   */
+  writeGuest8(gpa: number, v: number): void {
+    gpa >>>= 0;
+    if (gpa + 1 > this.ramSize) this.kill(`bad write address 0x${gpa.toString(16)} len 1`);
+    this.mem.u8[gpa] = v;
+    this.cpu.invalidateCode(gpa, 1);
+  }
+
   /** Read a field of lguest_data. */
   readLguestData(off: number): number {
     return this.readGuest32(this.lguestData + off);
@@ -297,7 +309,11 @@ export class Guest {
 
   /** LHCALL_SET_STACK(ss, esp, pages). */
   setStack(ss: number, esp: number, pages: number): void {
-    if ((ss & 3) !== 1) this.kill(`bad stack segment 0x${(ss >>> 0).toString(16)}`);
+    // 4.9 checks only the RPL; a selector the host could not load on a trap from
+    // ring 3 (null, the host's own, not a ring-1 data segment) is refused here too.
+    if ((ss & 3) !== 1 || !this.gdt.usable(SS, ss)) {
+      this.kill(`bad stack segment 0x${(ss >>> 0).toString(16)}`);
+    }
     if (pages >>> 0 > 2) this.kill(`bad stack pages ${pages >>> 0}`);
     this.ss1 = ss & 0xffff;
     this.esp1 = esp;

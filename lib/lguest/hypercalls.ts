@@ -157,7 +157,7 @@ export function drainAsync(g: Guest): void {
       m.read32(a + 16),
       true,
     );
-    m.write8(status + i, 0xff);
+    g.writeGuest8(status + i, 0xff);
     if (g.dead) return;
   }
 }

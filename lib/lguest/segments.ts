@@ -108,15 +108,46 @@ export class GuestGdt {
   }
 
   /**
+   * Can segment register `seg` hold selector `sel` at ring 1, by the rules
+   * the CPU applies when it loads one (an IRET into the guest on lguest)? CS
+   * needs a present code segment for ring 1 (DPL 1, or at most 1 if
+   * conforming); SS a present writable data segment with DPL 1 and RPL 1; a
+   * data register a null selector, or a present data or readable code
+   * segment it may use. Always through the GDT (the guest's LDT is empty), so
+   * the host's own entries, DPL 0 or system descriptors, never qualify.
+   */
+  usable(seg: number, sel: number): boolean {
+    if (sel >>> 0 > 0xffff) return false;
+    const i = sel >> 3, rpl = sel & 3;
+    if ((sel & 0xfffc) === 0) return seg !== CS && seg !== SS; // a null selector
+    if ((sel & 4) !== 0 || i >= GDT_ENTRIES) return false;
+    const hi = this.g.mem.read32(this.page + i * 8 + 4);
+    const present = (hi & 0x8000) !== 0, dpl = (hi >> 13) & 3, type = (hi >> 8) & 0xf;
+    if (!present || (hi & 0x1000) === 0) return false; // not present, or a system descriptor
+    const code = (type & 8) !== 0;
+    if (seg === CS) return code && ((type & 4) !== 0 ? dpl <= 1 : dpl === 1);
+    if (seg === SS) return !code && (type & 2) !== 0 && dpl === 1 && rpl === 1;
+    if (code && (type & 2) === 0) return false; // execute-only code
+    return (code && (type & 4) !== 0) || dpl >= Math.max(1, rpl);
+  }
+
+  /**
    * Load segment register `seg` of the CPU with selector `sel` from this GDT,
-   * as the host does when it enters the guest (no protection checks: the host
-   * knows what it loads). A null selector loads an unusable segment.
+   * as the host does when it enters the guest. The guest chose both the
+   * selector (SET_STACK's) and the descriptor (LOAD_GDT_ENTRY), so it is
+   * checked as the CPU would check it ({@link usable}); one the CPU would
+   * refuse kills the guest (on lguest the switcher's IRET faults, which is
+   * fatal). A null selector loads an unusable segment.
    */
   loadSegment(seg: number, sel: number): void {
+    if (!this.usable(seg, sel)) {
+      const what = seg === CS ? "code segment" : seg === SS ? "stack segment" : "data segment";
+      this.g.kill(`bad ${what} 0x${(sel >>> 0).toString(16)} in the GDT`);
+    }
     const cpu = this.g.cpu;
     const i = sel >> 3;
     cpu.sreg[seg] = sel;
-    if ((sel & 0xfffc) === 0 || (sel & 4) !== 0 || i >= GDT_ENTRIES) {
+    if ((sel & 0xfffc) === 0) {
       cpu.sbase[seg] = 0;
       cpu.slimit[seg] = 0;
       cpu.sflags[seg] = 0;
