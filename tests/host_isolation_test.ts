@@ -19,7 +19,7 @@ import { elf32, R, X86 } from "../lib/debug/guest_builder.ts";
 import { KERNEL_CS, LGUEST_DATA, LHCALL, LHCALL_RING_SIZE, PTE } from "../lib/lguest/abi.ts";
 import { IF, IOPL } from "../lib/x86/flags.ts";
 import { type Guest, NO_PROGRESS_LIMIT } from "../lib/lguest/guest.ts";
-import { SWITCHER_PGD_INDEX } from "../lib/lguest/page_tables.ts";
+import { SWITCHER_PGD_INDEX, SWITCHER_PMD_INDEX } from "../lib/lguest/page_tables.ts";
 
 /** A guest that initialises and then counts for ever, in linear mode. */
 function counter(): Uint8Array {
@@ -89,23 +89,33 @@ describe("progress: a host loop that makes no progress kills the guest", () => {
 });
 
 /**
- * A guest that hangs one PTE page (identity, 0..4 MiB) from every user
- * page-directory entry and reads a word in each 4 MiB region, `rounds` times
- * over: every read needs a shadow PTE page of its own, so a small host pool
- * runs dry again and again. Then it powers off.
+ * A guest that hangs one PTE page (identity, the first 4 MiB, or 2 MiB under
+ * PAE) from every user directory entry and reads a word in each region the
+ * entries cover, `rounds` times over: every read needs a shadow PTE page of
+ * its own, so a small host pool runs dry again and again. Then it powers off.
+ * Non-PAE: 768 page-directory entries. PAE: one PMD page of 512 entries hung
+ * from PDPT entries 0-2, 1536 regions.
  */
-function directoryToucher(rounds: number): Uint8Array {
-  const PT = 0x200000, PGDIR = 0x201000, USER_PDES = 768;
+function directoryToucher(rounds: number, pae: boolean): Uint8Array {
+  const PT = 0x200000, DIR = 0x201000, PDPT = 0x202000;
+  const ent = pae ? 8 : 4, ptes = pae ? 512 : 1024;
+  const regions = pae ? 3 * 512 : 768, span = pae ? 0x200000 : 0x400000;
   const a = new X86(0x100000);
   a.label("_start").movImm(R.ESP, "stack_top").hcall(LHCALL.LGUEST_INIT, "lguest_data");
-  a.movImm(R.EDI, PT).movImm(R.EAX, PTE.P | PTE.RW).movImm(R.ECX, 1024);
-  a.label("fill_pt").db(0x89, 0x07).addImm(R.EDI, 4).addImm(R.EAX, 4096).dec(R.ECX).jnz("fill_pt");
-  a.movImm(R.EDI, PGDIR).movImm(R.EAX, PT | 0x067).movImm(R.ECX, USER_PDES);
-  a.label("fill_pd").db(0x89, 0x07).addImm(R.EDI, 4).dec(R.ECX).jnz("fill_pd");
-  a.hcall(LHCALL.NEW_PGTABLE, PGDIR);
+  // mov [edi], eax: the low halves (RAM starts zeroed, so PAE high halves are 0)
+  a.movImm(R.EDI, PT).movImm(R.EAX, PTE.P | PTE.RW).movImm(R.ECX, ptes);
+  a.label("fill_pt").db(0x89, 0x07).addImm(R.EDI, ent).addImm(R.EAX, 4096).dec(R.ECX);
+  a.jnz("fill_pt");
+  a.movImm(R.EDI, DIR).movImm(R.EAX, PT | 0x067).movImm(R.ECX, pae ? 512 : 768);
+  a.label("fill_dir").db(0x89, 0x07).addImm(R.EDI, ent).dec(R.ECX).jnz("fill_dir");
+  if (pae) {
+    a.movImm(R.EDI, PDPT).movImm(R.EAX, DIR | PTE.P).movImm(R.ECX, 3);
+    a.label("fill_pdpt").db(0x89, 0x07).addImm(R.EDI, 8).dec(R.ECX).jnz("fill_pdpt");
+  }
+  a.hcall(LHCALL.NEW_PGTABLE, pae ? PDPT : DIR);
   a.movImm(R.EBX, rounds);
-  a.label("round").movImm(R.ESI, 0x1000).movImm(R.ECX, USER_PDES);
-  a.label("touch").db(0x8b, 0x06).addImm(R.ESI, 0x400000).dec(R.ECX).jnz("touch"); // mov eax, [esi]
+  a.label("round").movImm(R.ESI, 0x1000).movImm(R.ECX, regions);
+  a.label("touch").db(0x8b, 0x06).addImm(R.ESI, span).dec(R.ECX).jnz("touch"); // mov eax, [esi]
   a.dec(R.EBX).jnz("round");
   a.hcall(LHCALL.SHUTDOWN, "bye", 1);
   a.label("bye").db("Power down", 0);
@@ -113,42 +123,58 @@ function directoryToucher(rounds: number): Uint8Array {
   return elf32({ entry: a.addr("_start"), segments: [a.segment()], symbols: a.symbols });
 }
 
-/** Host pages the host can still reach: its GDT and switcher pages, every shadow and its PTE pages. */
+/**
+ * Host pages the host can still reach: its GDT and switcher pages, every
+ * shadow, its PMD pages (PAE) and the PTE pages under them.
+ */
 function reachableHostPages(g: Guest): number {
   let n = 2; // the GDT page and the switcher's PTE page
+  const present = (at: number) => (g.mem.read32(at) & PTE.P) !== 0;
   for (const s of g.pt.slots) {
     if (!s) continue;
     n++;
-    for (let i = 0; i < SWITCHER_PGD_INDEX; i++) {
-      if ((g.mem.read32(s.shadow + i * 4) & PTE.P) !== 0) n++;
+    if (!g.pt.pae) {
+      for (let i = 0; i < SWITCHER_PGD_INDEX; i++) if (present(s.shadow + i * 4)) n++;
+      continue;
+    }
+    for (let i = 0; i < 4; i++) {
+      if (!present(s.shadow + i * 8)) continue;
+      n++;
+      const pmd = g.mem.read32(s.shadow + i * 8) & -4096;
+      for (let j = 0; j < (i === 3 ? SWITCHER_PMD_INDEX : 512); j++) {
+        if (present(pmd + j * 8)) n++;
+      }
     }
   }
   return n;
 }
 
 describe("the shadow pool: a host page is never lost", () => {
-  it("a guest that drains the pool again and again is never killed for it", () => {
-    const HOST_PAGES = 64, ROUNDS = 40;
-    const l = new Launcher({
-      memMiB: 16,
-      kernel: directoryToucher(ROUNDS),
-      kernelName: "toucher",
-      hostPages: HOST_PAGES,
+  for (const pae of [false, true]) {
+    it(`a guest that drains the pool again and again is never killed for it${pae ? " (PAE)" : ""}`, () => {
+      const HOST_PAGES = 64, ROUNDS = 40;
+      const l = new Launcher({
+        memMiB: 16,
+        kernel: directoryToucher(ROUNDS, pae),
+        kernelName: "toucher",
+        hostPages: HOST_PAGES,
+        pae,
+      });
+      const g = l.guest;
+      let exhaustions = 0;
+      const drop = g.pt.dropAllMappings.bind(g.pt);
+      g.pt.dropAllMappings = () => {
+        if (g.pages.inUse === HOST_PAGES) exhaustions++;
+        drop();
+      };
+      const stop = g.run(50_000_000);
+      assert.equal(stop, "dead");
+      assert.equal(g.deathReason, "CRASH: Power down");
+      // Each round needs hundreds of shadow PTE pages from a pool of 64: it ran dry many times.
+      assert.ok(exhaustions > HOST_PAGES, `the pool ran dry ${exhaustions} times`);
+      assert.equal(g.pages.inUse, reachableHostPages(g), "every page in use is in a shadow");
     });
-    const g = l.guest;
-    let exhaustions = 0;
-    const drop = g.pt.dropAllMappings.bind(g.pt);
-    g.pt.dropAllMappings = () => {
-      if (g.pages.inUse === HOST_PAGES) exhaustions++;
-      drop();
-    };
-    const stop = g.run(50_000_000);
-    assert.equal(stop, "dead");
-    assert.equal(g.deathReason, "CRASH: Power down");
-    // Each round needs 768 shadow PTE pages from a pool of 64: it ran dry many times.
-    assert.ok(exhaustions > HOST_PAGES, `the pool ran dry ${exhaustions} times`);
-    assert.equal(g.pages.inUse, reachableHostPages(g), "every page in use is in a shadow");
-  });
+  }
 });
 
 /**
