@@ -26,13 +26,7 @@ const INSNS = 100_000;
  * until their fix lands (they are failures, not passes: replay them with the
  * command printed by `deno task fuzz`).
  */
-const LEAK = "shadow-page leak when the pool runs dry (shadowPteAddr)";
-const KNOWN_BREACHES: ReadonlyMap<string, string> = new Map([
-  ["pae 5", LEAK],
-  ["pae 10", LEAK],
-  ["pae 13", LEAK],
-  ["nonpae 17", LEAK],
-]);
+const KNOWN_BREACHES: ReadonlyMap<string, string> = new Map([]);
 
 describe("host under seeded hostile guests", () => {
   it(`${SEEDS} seeds × ${FUZZ_KINDS.length} geometries: no breach, deterministic`, {
