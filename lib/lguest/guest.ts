@@ -22,7 +22,9 @@
  *
  * A guest can hurt only itself: anything it does wrong — a bad hypercall, a
  * page-table entry outside its RAM, a trap it has no handler for — kills it
- * with a one-line reason (`deathReason`), and the host carries on.
+ * with a one-line reason (`deathReason`), and the host carries on. Nor can
+ * it hang the host: a loop that stops retiring instructions is killed too
+ * (the progress guarantee, `run`).
  *
  * @module
  */
@@ -458,9 +460,9 @@ export class Guest {
    *
    * Progress guarantee: every iteration of the host loop must retire an
    * instruction or let virtual time pass (port I/O and MMIO are emulated
-   * inside the instruction, which retires). An iteration that does neither (a page fault demand paging calls
-   * fixed but the CPU still faults on, a trap whose delivery faults again)
-   * counts as a stall; NO_PROGRESS_LIMIT stalls in a row kill the guest with a
+   * inside the instruction, which retires). An iteration that does neither
+   * (a page fault demand paging calls fixed but the CPU still faults on, a
+   * trap whose delivery faults again) counts as a stall; NO_PROGRESS_LIMIT stalls in a row kill the guest with a
    * reason, so `run` returns whatever the guest does, and so do the
    * instruction limit and the debugger's Ctrl-C between runs. The count
    * carries across calls (a debugger resuming a trap breakpoint goes round too).
