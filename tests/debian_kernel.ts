@@ -117,7 +117,7 @@ export function fetchDebianKernel(say: (line: string) => void): string {
     must(sh("dpkg", ["--add-architecture", "i386"]), "dpkg --add-architecture i386");
   }
   try {
-    say("apt-get update  (the package lists, now with i386)");
+    say("apt-get update  (the package lists, i386 included)");
     // apt-get update can report a failed index (a mirror mid-sync) and still leave
     // usable lists: only give up if the package cannot be found afterwards.
     const upd = sh("apt-get", ["update"]);
