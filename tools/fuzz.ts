@@ -8,7 +8,10 @@
  *   deno task fuzz --seed 1234 --kind pae [--insns 400000]     (replay one)
  *
  * Each seed runs once per page-table geometry (non-PAE and PAE); every tenth
- * seed runs twice and must give the same fingerprint (determinism). It prints
+ * seed runs twice and must give the same fingerprint (determinism). The runs
+ * happen in a worker (tools/fuzz_worker.ts) watched by the wall clock: one
+ * that gives no result in two minutes (`--wall-seconds`) is a hang, whatever the host was doing.
+ * It prints
  * progress, then the seeds and guest instructions covered, how the runs
  * ended, and for each failure the command that replays it; the exit status is
  * 1 when anything failed.
@@ -16,6 +19,7 @@
  * @module
  */
 
+import type { FuzzJob } from "./fuzz_worker.ts";
 import {
   FUZZ_KINDS,
   type FuzzKind,
@@ -30,7 +34,7 @@ function usage(msg: string): never {
   console.error(`fuzz: ${msg}`);
   console.error(
     "usage: deno task fuzz [--minutes N | --count N] [--seed S] [--kind nonpae|pae] [--insns N]" +
-      " [--audit-every N] [--output-cap BYTES]",
+      " [--audit-every N] [--output-cap BYTES] [--wall-seconds N]",
   );
   Deno.exit(2);
 }
@@ -46,7 +50,10 @@ for (let i = 0; i < args.length; i++) {
   i++;
 }
 for (const k of opt.keys()) {
-  if (!["minutes", "count", "seed", "kind", "insns", "audit-every", "output-cap"].includes(k)) {
+  if (
+    !["minutes", "count", "seed", "kind", "insns", "audit-every", "output-cap", "wall-seconds"]
+      .includes(k)
+  ) {
     usage(`unknown option --${k}`);
   }
 }
@@ -109,29 +116,62 @@ const report = (final: boolean) => {
   );
 };
 
+// The runs happen in a worker, so a host that hangs inside one is caught by the wall clock.
+const WALL_MS = num("wall-seconds", 120) * 1000;
+let worker: Worker | null = null;
+const runJob = (job: FuzzJob): Promise<{ first: FuzzRun; again: FuzzRun | null } | null> => {
+  worker ??= new Worker(new URL("./fuzz_worker.ts", import.meta.url).href, { type: "module" });
+  const w = worker;
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      w.terminate();
+      worker = null;
+      resolve(null);
+    }, WALL_MS);
+    w.onmessage = (e) => {
+      clearTimeout(timer);
+      resolve(e.data);
+    };
+    w.onerror = (e) => {
+      e.preventDefault();
+      clearTimeout(timer);
+      w.terminate();
+      worker = null;
+      resolve(null);
+    };
+    w.postMessage(job);
+  });
+};
+
 for (let seed = first; performance.now() < deadline && (count === 0 || seeds < count); seed++) {
   for (const kind of kinds) {
-    const r = fuzzOne(seed, kind, options);
-    runs++;
-    insns += r.icount;
+    const twice = seed % 10 === 0;
+    const out = await runJob({ seed, kind, options, twice });
+    const replay = `\n    replay: ${replayCommand(seed, kind, options)}`;
+    runs += twice ? 2 : 1;
+    if (out === null) {
+      const msg = `${kind} seed ${seed}: hang (no result in ${WALL_MS / 1000} s of wall clock)`;
+      endings.set("hang", (endings.get("hang") ?? 0) + 1);
+      failures.push(msg + replay);
+      console.log(`FAIL ${msg}${replay}`);
+      continue;
+    }
+    const r = out.first;
+    insns += r.icount + (out.again?.icount ?? 0);
     const key = r.ending === "dead"
       ? `dead: ${r.reason.replace(/0x[0-9a-f]+|\d+/g, "N")}`
       : r.ending;
     endings.set(key, (endings.get(key) ?? 0) + 1);
     if (isFailure(r)) {
-      failures.push(`${describe(r)}\n    replay: ${replayCommand(seed, kind, options)}`);
-      console.log(`FAIL ${describe(r)}\n    replay: ${replayCommand(seed, kind, options)}`);
-    } else if (seed % 10 === 0) {
-      const again = fuzzOne(seed, kind, options);
-      runs++;
-      insns += again.icount;
-      if (again.fingerprint !== r.fingerprint || again.icount !== r.icount) {
-        const msg =
-          `${kind} seed ${seed} is not deterministic: ${r.icount}/${r.fingerprint} then ` +
-          `${again.icount}/${again.fingerprint}\n    replay: ${replayCommand(seed, kind, options)}`;
-        failures.push(msg);
-        console.log(`FAIL ${msg}`);
-      }
+      failures.push(describe(r) + replay);
+      console.log(`FAIL ${describe(r)}${replay}`);
+    } else if (
+      out.again && (out.again.fingerprint !== r.fingerprint || out.again.icount !== r.icount)
+    ) {
+      const msg = `${kind} seed ${seed} is not deterministic: ${r.icount}/${r.fingerprint} then ` +
+        `${out.again.icount}/${out.again.fingerprint}`;
+      failures.push(msg + replay);
+      console.log(`FAIL ${msg}${replay}`);
     }
   }
   seeds++;
@@ -140,6 +180,7 @@ for (let seed = first; performance.now() < deadline && (count === 0 || seeds < c
     report(false);
   }
 }
+(worker as Worker | null)?.terminate();
 report(true);
 console.log("endings:");
 for (const [k, n] of [...endings].sort((x, y) => y[1] - x[1])) console.log(`  ${n}\t${k}`);
