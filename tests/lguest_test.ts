@@ -543,6 +543,10 @@ describe("pae: a PAE guest on a PAE host", () => {
       "the retried write landed in the page SET_PTE mapped",
       "the shadow still maps the old page",
       "after LHCALL_SET_PMD the new PTE page is used",
+      "a read under a PMD entry without RW works",
+      "a write there raised #PF in the guest, though the PTE has RW",
+      "error code 3: present, write",
+      "after the handler set RW in the PMD entry, the retried write landed",
     ]);
     const g = r.g;
     assert.ok(g.pt.pae);

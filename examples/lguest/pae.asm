@@ -17,7 +17,12 @@
 ;     PTE's high half in the 4th argument (ESI) — and the write is retried;
 ;  4. it points PMD0[1] at another PTE page, where PROBE maps a different
 ;     physical page; the shadow still has the old mapping until it says
-;     LHCALL_SET_PMD, after which the new one is used.
+;     LHCALL_SET_PMD, after which the new one is used;
+;  5. it takes RW away from PMD0[1] (and says LHCALL_SET_PMD): PROBE reads,
+;     but a write faults in the guest (error 3) although the PTE has RW; the
+;     handler gives the PMD entry RW back without a hypercall (an upgrade
+;     needs no flush: the fault makes the CPU walk again), and the retried
+;     write lands.
 ;
 ; On a non-PAE host LHCALL_SET_PMD does not exist: this guest makes one
 ; first, in linear mode, so such a host kills it at once ("Bad hypercall 13")
@@ -135,6 +140,20 @@ high:   call .here
         SHOW "PROBE after LHCALL_SET_PMD: ", [probe_new]
         cmp dword [probe_new], 0xbbbb0000
         CHECK e, "after LHCALL_SET_PMD the new PTE page is used"
+
+        ; --- a PMD entry without RW over a writable PTE
+        mov dword [PMD0 + 8], PT1B | PTE_P | PTE_A | PTE_D
+        HCALL LHCALL_SET_PMD, PMD0, 1
+        mov eax, [PROBE]
+        cmp dword [pf_count], 1
+        CHECK e, "a read under a PMD entry without RW works"
+        mov dword [PROBE], 0xcccc0000
+        cmp dword [pf_count], 2
+        CHECK e, "a write there raised #PF in the guest, though the PTE has RW"
+        cmp dword [pf_err], 3
+        CHECK e, "error code 3: present, write"
+        cmp dword [PROBE_B], 0xcccc0000
+        CHECK e, "after the handler set RW in the PMD entry, the retried write landed"
         jmp finish
 
 ; #PF: error code, EIP, CS, EFLAGS. Map HOLE and retry.
@@ -146,11 +165,18 @@ pf_handler:
         mov eax, [esp + 32]
         mov [pf_err], eax
         SHOW "#PF at ", [pf_cr2]
+        cmp dword [pf_count], 2
+        je .fixdir
         cmp dword [pf_count], 1
         jne .bad
         mov dword [PTE_OF(HOLE)], HOLE_PHYS | PTE_P | PTE_RW
         mov dword [PTE_OF(HOLE) + 4], 0
         HCALL LHCALL_SET_PTE, PDPT, HOLE, HOLE_PHYS | PTE_P | PTE_RW, 0
+        popad
+        add esp, 4
+        jmp lguest_iret
+.fixdir:                                ; PROBE's PMD entry: give it RW back, retry
+        or dword [PMD0 + 8], PTE_RW
         popad
         add esp, 4
         jmp lguest_iret
