@@ -71,11 +71,19 @@ export {
   PTE,
 } from "./lib/lguest/abi.ts";
 
+// ------------------------------------------------------------------ the devices
+export type { DeviceHost } from "./lib/devices/host.ts";
+export { MemoryDeviceHost } from "./lib/devices/host.ts";
+export { PciBus } from "./lib/devices/pci.ts";
+export type { PciFunction } from "./lib/devices/pci.ts";
+export { VirtioDevice, VirtioPciFunction } from "./lib/devices/virtio_pci.ts";
+export { Virtqueue } from "./lib/devices/virtqueue.ts";
+export type { DescChain, VirtBuffer } from "./lib/devices/virtqueue.ts";
+export { VirtioConsole } from "./lib/devices/virtio_console.ts";
+
 // ------------------------------------------------------------------ the launchers
-export { Launcher } from "./lib/boot/launcher.ts";
+export { guestDeviceHost, Launcher } from "./lib/boot/launcher.ts";
 export type { LaunchOptions, LoadedKernel } from "./lib/boot/launcher.ts";
-export type { PciBus, VirtioPciFunction } from "./lib/boot/pci.ts";
-export type { VirtioConsole } from "./lib/boot/virtio_console.ts";
 export { BareMachine, DEBUG_EXIT_PORT, vectorName } from "./lib/boot/bare.ts";
 export type { BareResult } from "./lib/boot/bare.ts";
 export { isElf, loadElf, parseElf } from "./lib/boot/elf.ts";

@@ -182,17 +182,18 @@ describe("lguest: guest accesses to the console's BAR0 go through the bus", () =
     );
   });
 
-  it("an OR to emerg_wr and a MOVSD per character print them", () => {
+  it("an OR on a register and a MOVSD per character reach the device", () => {
     const r = guest((a) => {
       a.movImm(R.EAX, 0x4f).store(EMERG_WR, R.EAX); // 'O'
-      a.db(0x83, 0x0d, ...le32(EMERG_WR), 0x4b); // or dword [emerg_wr], 0x4b ('K': it reads as 0)
+      a.db(0x83, 0x0d, ...le32(BAR0), 0x4b); // or dword [device_feature_select], 0x4b
       for (let i = 0; i < 3; i++) {
         a.movImm(R.ESI, ["text", i * 4]).movImm(R.EDI, EMERG_WR).db(0xa5); // movsd
       }
     });
     assert.equal(r.stop, "dead");
     assert.equal(r.g.deathReason, "CRASH: Power down");
-    assert.equal(r.out, "OKhi!");
+    assert.equal(r.out, "Ohi!");
+    assert.equal(r.l.consolePci.deviceFeatureSelect, 0x4b);
   });
 
   // Issue 8: these used to raise a RangeError out of barRead/barWrite through Guest.run.

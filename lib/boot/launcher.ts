@@ -22,11 +22,13 @@
  * streamed, and refused the moment it would pass the end of RAM (gunzip.ts) —
  * and entered just after the magic.
  *
- * The devices: PCI configuration mechanism 1 with the virtio console in slot
- * 1 (`pci.ts`, `virtio_console.ts`), wired on the CPU's bus — the PCI ports,
- * the i8042 status port (§7.1) and the device window as one MMIO region — so
- * the CPU's own decoder carries every guest access to them; the host's trap
+ * The devices (lib/devices): PCI configuration mechanism 1 with the virtio
+ * console in slot 1 (IRQ 1), wired on the CPU's bus — the PCI ports, the
+ * i8042 status port (§7.1) and the device window as one MMIO region — so the
+ * CPU's own decoder carries every guest access to them; the host's trap
  * policy emulates the guest kernel's port I/O by handing it to the same bus.
+ * The devices see the guest through `guestDeviceHost`: bounds-checked guest
+ * RAM, its interrupt lines, virtual time, and death on a driver error.
  *
  * @module
  */
@@ -39,8 +41,10 @@ import { BootError } from "./errors.ts";
 import { ConsoleLog } from "./console_log.ts";
 import { isElf, loadElf, parseElf } from "./elf.ts";
 import { gunzipInto } from "./gzip.ts";
-import { PciBus } from "./pci.ts";
-import { VirtioConsole } from "./virtio_console.ts";
+import type { DeviceHost } from "../devices/host.ts";
+import { PciBus } from "../devices/pci.ts";
+import { VirtioPciFunction } from "../devices/virtio_pci.ts";
+import { VirtioConsole } from "../devices/virtio_console.ts";
 
 /** Launch options. */
 export interface LaunchOptions {
@@ -112,6 +116,8 @@ export class Launcher {
   readonly pci: PciBus = new PciBus();
   /** The virtio console (slot 1). */
   readonly console: VirtioConsole;
+  /** Its PCI function (config space and BAR0). */
+  readonly consolePci: VirtioPciFunction;
   /**
    * What the guest printed on its console: the last `outputBytes` bytes (1 MiB
    * by default), with counts of all of it; read it as a stream with
@@ -149,13 +155,13 @@ export class Launcher {
     this.guest = new Guest(mem, { ramSize: ram, deviceEnd, pae: o.pae ?? false });
     const output = this.output = new ConsoleLog(o.outputBytes);
     const sink = o.console;
+    const host = guestDeviceHost(this.guest);
     this.console = new VirtioConsole(
-      barBase,
+      host,
       sink ? (b) => (output.push(b), sink(b)) : (b) => output.push(b),
     );
-    this.pci.attach(1, this.console);
-    // lguest's launcher exits on a driver error (bad_driver): the guest dies with the reason.
-    this.pci.fail = (reason) => this.guest.die(reason);
+    this.consolePci = new VirtioPciFunction(this.console, 1, barBase);
+    this.pci.attach(1, this.consolePci);
     const bus = this.guest.cpu.bus;
     bus.registerPorts(0xcf8, 8, this.pci);
     bus.registerPorts(0x64, 1, I8042_STATUS);
@@ -195,6 +201,28 @@ export class Launcher {
   text(): string {
     return this.output.text();
   }
+}
+
+/**
+ * The guest as its devices see it: bounds-checked guest RAM (a write drops
+ * translated code on its pages), its virtual IRQ lines, virtual time, and
+ * death with the reason on a driver error (lguest's launcher exits, §10).
+ */
+export function guestDeviceHost(g: Guest): DeviceHost {
+  const mem = g.mem;
+  return {
+    read: (gpa, len) => g.ramContains(gpa, len) ? mem.u8.slice(gpa, gpa + len) : null,
+    write: (gpa, bytes) => {
+      if (!g.ramContains(gpa, bytes.length)) return false;
+      mem.u8.set(bytes, gpa);
+      g.cpu.invalidateCode(gpa, bytes.length);
+      return true;
+    },
+    raiseIrq: (line) => g.setInterrupt(line),
+    lowerIrq: (line) => g.clearInterrupt(line),
+    now: () => g.nowNs(),
+    fail: (reason) => g.die(reason),
+  };
 }
 
 /** Load the kernel (ELF, bzImage or 2007 image) into guest RAM. */

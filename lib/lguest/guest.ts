@@ -309,6 +309,14 @@ export class Guest {
     this.cpu.requestStop();
   }
 
+  /**
+   * Withdraw virtual IRQ `irq` if it is still pending (a device lowered its
+   * line before the guest took the interrupt).
+   */
+  clearInterrupt(irq: number): void {
+    if (irq >>> 0 < LGUEST_IRQS) this.irqsPending &= ~(1 << irq);
+  }
+
   /** LHCALL_SET_STACK(ss, esp, pages). */
   setStack(ss: number, esp: number, pages: number): void {
     // 4.9 checks only the RPL; a selector the host could not load on a trap from

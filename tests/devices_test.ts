@@ -1,0 +1,284 @@
+/**
+ * The devices (lib/devices) on a plain memory host: the split virtqueue
+ * (chains, indirect tables, the used ring, interrupt suppression with and
+ * without EVENT_IDX, malformed chains) and the virtio PCI transport with the
+ * console behind it (the driver's state machine, queue banking, notify, the
+ * ISR), each checked against the bytes in guest RAM.
+ */
+
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { MemoryDeviceHost } from "../lib/devices/host.ts";
+import {
+  Virtqueue,
+  VRING_AVAIL_F_NO_INTERRUPT,
+  VRING_DESC_F_INDIRECT,
+  VRING_DESC_F_NEXT,
+  VRING_DESC_F_WRITE,
+} from "../lib/devices/virtqueue.ts";
+import { REG, STATUS, VirtioPciFunction } from "../lib/devices/virtio_pci.ts";
+import { EMERG_WR_OFFSET, VirtioConsole } from "../lib/devices/virtio_console.ts";
+
+const DESC = 0x1000, AVAIL = 0x2000, USED = 0x3000, N = 8;
+
+function ram() {
+  const bytes = new Uint8Array(0x10000);
+  return { bytes, dv: new DataView(bytes.buffer), host: new MemoryDeviceHost(bytes) };
+}
+
+type Mem = ReturnType<typeof ram>;
+
+function desc(m: Mem, table: number, i: number, addr: number, len: number, flags = 0, next = 0) {
+  m.dv.setUint32(table + 16 * i, addr, true);
+  m.dv.setUint32(table + 16 * i + 4, 0, true);
+  m.dv.setUint32(table + 16 * i + 8, len, true);
+  m.dv.setUint16(table + 16 * i + 12, flags, true);
+  m.dv.setUint16(table + 16 * i + 14, next, true);
+}
+
+/** Make `heads` available, after whatever is there. */
+function offer(m: Mem, ...heads: number[]) {
+  let idx = m.dv.getUint16(AVAIL + 2, true);
+  for (const h of heads) m.dv.setUint16(AVAIL + 4 + 2 * (idx++ % N), h, true);
+  m.dv.setUint16(AVAIL + 2, idx, true);
+}
+
+function queue(m: Mem): Virtqueue {
+  const q = new Virtqueue(m.host, "test queue", 256);
+  q.size = N;
+  q.desc = DESC;
+  q.avail = AVAIL;
+  q.used = USED;
+  assert.ok(q.check());
+  q.enabled = true;
+  return q;
+}
+
+describe("split virtqueue", () => {
+  it("walks a chain (readable, then writable) and returns it in the used ring", () => {
+    const m = ram(), q = queue(m);
+    m.bytes.set([1, 2, 3], 0x8000);
+    m.bytes.set([4, 5], 0x8100);
+    desc(m, DESC, 3, 0x8000, 3, VRING_DESC_F_NEXT, 5);
+    desc(m, DESC, 5, 0x8100, 2, VRING_DESC_F_NEXT, 1);
+    desc(m, DESC, 1, 0x9000, 4, VRING_DESC_F_WRITE);
+    assert.equal(q.pop(), null, "nothing offered yet");
+    offer(m, 3);
+    const c = q.pop()!;
+    assert.deepEqual(c, {
+      head: 3,
+      out: [{ addr: 0x8000, len: 3 }, { addr: 0x8100, len: 2 }],
+      in: [{ addr: 0x9000, len: 4 }],
+    });
+    assert.deepEqual([...q.gather(c, 100)!], [1, 2, 3, 4, 5]);
+    assert.deepEqual([...q.gather(c, 4)!], [1, 2, 3, 4]);
+    assert.equal(q.scatter(c, new Uint8Array([9, 8, 7, 6, 5, 4])), 4);
+    assert.deepEqual([...m.bytes.subarray(0x9000, 0x9005)], [9, 8, 7, 6, 0]);
+    q.push(c.head, 4);
+    assert.equal(m.dv.getUint16(USED + 2, true), 1, "used.idx");
+    assert.equal(m.dv.getUint32(USED + 4, true), 3, "used.ring[0].id");
+    assert.equal(m.dv.getUint32(USED + 8, true), 4, "used.ring[0].len");
+    assert.equal(q.needsInterrupt(), true);
+    assert.equal(q.needsInterrupt(), false, "nothing new since");
+    assert.equal(q.pop(), null);
+    assert.deepEqual(m.host.failures, []);
+  });
+
+  it("honours avail.flags NO_INTERRUPT", () => {
+    const m = ram(), q = queue(m);
+    desc(m, DESC, 0, 0x8000, 1);
+    offer(m, 0);
+    m.dv.setUint16(AVAIL, VRING_AVAIL_F_NO_INTERRUPT, true);
+    q.push(q.pop()!.head, 0);
+    assert.equal(q.needsInterrupt(), false);
+  });
+
+  it("follows an indirect table only when negotiated", () => {
+    const m = ram(), q = queue(m);
+    const TABLE = 0x4000;
+    desc(m, TABLE, 0, 0x8000, 10, VRING_DESC_F_NEXT, 1);
+    desc(m, TABLE, 1, 0x9000, 20, VRING_DESC_F_WRITE);
+    desc(m, DESC, 2, TABLE, 32, VRING_DESC_F_INDIRECT);
+    offer(m, 2);
+    assert.equal(q.pop(), null);
+    assert.deepEqual(m.host.failures, ["test queue: indirect descriptor not negotiated"]);
+    q.indirect = true;
+    offer(m, 2);
+    assert.deepEqual(q.pop(), {
+      head: 2,
+      out: [{ addr: 0x8000, len: 10 }],
+      in: [{ addr: 0x9000, len: 20 }],
+    });
+    desc(m, TABLE, 1, TABLE, 16, VRING_DESC_F_INDIRECT);
+    offer(m, 2);
+    assert.equal(q.pop(), null);
+    assert.equal(m.host.failures.at(-1), "test queue: nested indirect descriptors");
+  });
+
+  it("refuses loops, readable-after-writable, bad heads and runaway avail indexes", () => {
+    const m = ram(), q = queue(m);
+    desc(m, DESC, 0, 0x8000, 1, VRING_DESC_F_NEXT, 1);
+    desc(m, DESC, 1, 0x8000, 1, VRING_DESC_F_NEXT, 0);
+    desc(m, DESC, 2, 0x8000, 1, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 3);
+    desc(m, DESC, 3, 0x8000, 1);
+    offer(m, 0, 2, 9);
+    for (let i = 0; i < 3; i++) assert.equal(q.pop(), null);
+    assert.deepEqual(m.host.failures, [
+      "test queue: descriptor chain loops",
+      "test queue: readable buffer after a writable one",
+      "test queue: descriptor 9 out of range",
+    ]);
+    m.dv.setUint16(AVAIL + 2, q.lastAvail + N + 1, true);
+    assert.equal(q.pop(), null);
+    assert.match(m.host.failures.at(-1)!, /avail idx \d+ is more than 8 ahead/);
+  });
+
+  it("with EVENT_IDX: interrupts only past used_event, and publishes avail_event", () => {
+    const m = ram(), q = queue(m);
+    q.eventIdx = true;
+    desc(m, DESC, 0, 0x8000, 1);
+    const usedEvent = AVAIL + 4 + 2 * N, availEvent = USED + 4 + 8 * N;
+    m.dv.setUint16(usedEvent, 0, true); // "interrupt me when used.idx passes 0"
+    offer(m, 0, 0, 0);
+    q.push(q.pop()!.head, 0);
+    assert.equal(m.dv.getUint16(availEvent, true), 1, "avail_event = next avail index");
+    assert.equal(q.needsInterrupt(), true, "used.idx went 0 -> 1: past used_event 0");
+    q.push(q.pop()!.head, 0);
+    assert.equal(q.needsInterrupt(), false, "1 -> 2 does not cross used_event 0");
+    m.dv.setUint16(usedEvent, 2, true);
+    q.push(q.pop()!.head, 0);
+    assert.equal(q.needsInterrupt(), true, "2 -> 3 crosses used_event 2");
+    assert.equal(m.dv.getUint16(availEvent, true), 3);
+  });
+
+  it("checks the rings when enabled: alignment, inside RAM, used.flags 0", () => {
+    const m = ram();
+    const q = new Virtqueue(m.host, "q", 256);
+    q.size = N;
+    q.desc = DESC + 8;
+    q.avail = AVAIL;
+    q.used = USED;
+    assert.equal(q.check(), false);
+    q.desc = 0xfff0;
+    assert.equal(q.check(), false);
+    q.desc = DESC;
+    m.dv.setUint16(USED, 1, true);
+    assert.equal(q.check(), false);
+    assert.deepEqual(m.host.failures, [
+      "q: misaligned rings",
+      "q: ring at 0xfff0 outside guest RAM",
+      "q: used.flags is not 0",
+    ]);
+  });
+});
+
+describe("virtio PCI transport with the console", () => {
+  function consoleFn() {
+    const m = ram(), out: number[] = [];
+    const dev = new VirtioConsole(m.host, (b) => out.push(b));
+    const fn = new VirtioPciFunction(dev, 1, 0x100000);
+    return { m, out, dev, fn };
+  }
+
+  /** The driver's side of probing: status, features, both queues, DRIVER_OK. */
+  function bringUp(fn: VirtioPciFunction) {
+    fn.barWrite(REG.deviceStatus, STATUS.ACKNOWLEDGE, 1);
+    fn.barWrite(REG.deviceStatus, STATUS.ACKNOWLEDGE | STATUS.DRIVER, 1);
+    fn.barWrite(REG.deviceFeatureSelect, 1, 4);
+    assert.equal(fn.barRead(REG.deviceFeature, 4), 1, "VERSION_1");
+    fn.barWrite(REG.driverFeatureSelect, 1, 4);
+    fn.barWrite(REG.driverFeature, 1, 4);
+    fn.barWrite(REG.deviceStatus, 1 | 2 | STATUS.FEATURES_OK, 1);
+    assert.equal(fn.barRead(REG.deviceStatus, 1), 1 | 2 | 8);
+    for (const [i, base] of [[0, 0x1000], [1, 0x5000]]) {
+      fn.barWrite(REG.queueSelect, i, 2);
+      assert.equal(fn.barRead(REG.queueSize, 2), 256);
+      fn.barWrite(REG.queueSize, N, 2);
+      fn.barWrite(REG.queueDescLo, base, 4);
+      fn.barWrite(REG.queueAvailLo, base + 0x1000, 4);
+      fn.barWrite(REG.queueUsedLo, base + 0x2000, 4);
+      fn.barWrite(REG.queueEnable, 1, 2);
+      assert.equal(fn.barRead(REG.queueEnable, 2), 1);
+    }
+    fn.barWrite(REG.deviceStatus, 1 | 2 | 8 | STATUS.DRIVER_OK, 1);
+  }
+
+  it("offers the console's identity and capabilities in config space", () => {
+    const { fn } = consoleFn();
+    assert.equal(fn.configRead(0, 4) >>> 0, 0x10431af4);
+    assert.equal(fn.configRead(0x34, 1), 0x40);
+    assert.equal(fn.configRead(0x3c, 1), 1, "interrupt line");
+    assert.equal(fn.barSize, 128);
+    assert.equal(fn.regsSize, 72);
+  });
+
+  it("transmits on notify, returns the buffer used, interrupts; ISR reads clear", () => {
+    const { m, out, dev, fn } = consoleFn();
+    bringUp(fn);
+    assert.deepEqual(m.host.failures, []);
+    assert.ok(dev.live);
+    const TX_DESC = 0x5000, TX_AVAIL = 0x6000, TX_USED = 0x7000;
+    m.bytes.set(new TextEncoder().encode("hi!"), 0x9000);
+    desc(m, TX_DESC, 0, 0x9000, 2, VRING_DESC_F_NEXT, 1);
+    desc(m, TX_DESC, 1, 0x9002, 1);
+    m.dv.setUint16(TX_AVAIL + 4, 0, true);
+    m.dv.setUint16(TX_AVAIL + 2, 1, true);
+    fn.barWrite(REG.notify, 1, 2);
+    assert.equal(new TextDecoder().decode(new Uint8Array(out)), "hi!");
+    assert.equal(m.dv.getUint16(TX_USED + 2, true), 1);
+    assert.equal(m.host.raised.get(1), 1);
+    assert.equal(fn.barRead(REG.isr, 1), 1);
+    assert.equal(m.host.irqs.get(1), false, "reading the ISR lowered the line");
+    assert.equal(fn.barRead(REG.isr, 1), 0);
+    fn.barWrite(EMERG_WR_OFFSET, 0x1234_5621, 4);
+    assert.equal(out.at(-1), 0x21);
+    assert.deepEqual(m.host.failures, []);
+  });
+
+  it("feeds input into posted receive buffers, holding it until there are some", () => {
+    const { m, dev, fn } = consoleFn();
+    dev.input(new TextEncoder().encode("abc"));
+    assert.equal(dev.pendingInput, 3);
+    bringUp(fn);
+    assert.equal(dev.pendingInput, 3, "no receive buffers yet");
+    desc(m, 0x1000, 0, 0xa000, 2, VRING_DESC_F_WRITE);
+    desc(m, 0x1000, 1, 0xb000, 16, VRING_DESC_F_WRITE);
+    m.dv.setUint16(0x2000 + 4, 0, true);
+    m.dv.setUint16(0x2000 + 6, 1, true);
+    m.dv.setUint16(0x2000 + 2, 2, true);
+    fn.barWrite(REG.notify, 0, 2);
+    assert.equal(dev.pendingInput, 0);
+    assert.equal(new TextDecoder().decode(m.bytes.subarray(0xa000, 0xa002)), "ab");
+    assert.equal(new TextDecoder().decode(m.bytes.subarray(0xb000, 0xb001)), "c");
+    assert.equal(m.dv.getUint16(0x3000 + 2, true), 2, "two used");
+    assert.equal(m.dv.getUint32(0x3000 + 8, true), 2, "first len");
+    assert.equal(m.dv.getUint32(0x3000 + 16, true), 1, "second len");
+    assert.equal(m.host.raised.get(1), 1, "one interrupt for the batch");
+  });
+
+  it("reports a driver breaking the protocol, and the access does nothing", () => {
+    const { m, fn } = consoleFn();
+    const fails = m.host.failures;
+    assert.equal(fn.barRead(REG.deviceFeature, 4), 0);
+    assert.equal(fails.at(-1), "virtio console: feature read before DRIVER");
+    fn.barWrite(REG.deviceStatus, STATUS.DRIVER, 1);
+    assert.equal(fails.at(-1), "virtio console: status 0x2 out of order");
+    assert.equal(fn.status, 0);
+    fn.barWrite(REG.deviceStatus, 1, 1);
+    fn.barWrite(REG.deviceStatus, 3, 1);
+    fn.barWrite(REG.driverFeature, 1 << 5, 4);
+    assert.equal(fails.at(-1), "virtio console: accepted features 0x20 not offered");
+    fn.barWrite(REG.queueDescLo, 0x1000, 4);
+    assert.equal(fails.at(-1), "virtio console: queue set up before FEATURES_OK");
+    fn.barWrite(REG.deviceStatus, 3 | 8, 1);
+    assert.equal(fn.status, 3, "no VERSION_1: FEATURES_OK refused");
+    assert.equal(fn.barRead(REG.deviceFeature, 2), 0);
+    assert.match(fails.at(-1)!, /read of 2 bytes at BAR0 offset 0x4: not a register/);
+    fn.barRead(0x46, 4);
+    assert.match(fails.at(-1)!, /outside its 72 bytes of registers/);
+    fn.barWrite(REG.deviceStatus, 1, 1);
+    assert.equal(fails.at(-1), "virtio console: status 0x1 clears bits");
+    fn.barWrite(REG.deviceStatus, 0, 1);
+    assert.equal(fn.status, 0, "0 resets");
+  });
+});
