@@ -451,21 +451,42 @@ export function buildFuzzGuest(seed: number, kind: FuzzKind): FuzzGuest {
   const mmio = () => {
     const form = r() % 7;
     const size = form <= 1 || form === 6 ? 4 : form <= 3 ? 2 : 1;
-    // Mostly inside the console's register file (72 bytes of BAR0's 128): a driver
-    // access past it is the guest's error (lguest's launcher exits), so rarely.
+    // A driver that breaks the virtio protocol — a register at the wrong width,
+    // past the register file, a status bit out of order, a queue set up too
+    // early — is the guest's error (lguest's launcher exits, §9.3), so such
+    // accesses are rare (3%): the rest are ones a driver may make in any state.
     const x = r() % 1000;
-    const off = x < 985 ? below(CONSOLE_REGS - size + 1) : x < 995 // straddling the register file's end or BAR0's, or in between
+    let off = x < 985 ? below(CONSOLE_REGS - size + 1) : x < 995 // straddling the register file's end or BAR0's, or in between
       ? pick([CONSOLE_REGS, BAR_SIZE, CONSOLE_REGS + below(BAR_SIZE - CONSOLE_REGS)]) - 1 -
         below(size)
       : BAR_SIZE + below(4096 - BAR_SIZE);
-    const addr = chance(0.85) ? BAR + off : DEV + below(256) * 4096 + (r() % 4096);
+    const addr0 = chance(0.85) ? BAR : DEV + below(256) * 4096 + (r() % 4096) - off;
     const reg = pick([0, 1, 2, 3, 5, 6, 7]); // never ESP: the guest keeps its stack
-    if (form === 0) a.db(0x89, (reg << 3) | 5).dd(addr); // mov [m], r32
-    else if (form === 1) a.db(0x8b, (reg << 3) | 5).dd(addr); // mov r32, [m]
-    else if (form === 2) a.db(0x66, 0x89, (reg << 3) | 5).dd(addr); // mov [m], r16
-    else if (form === 3) a.db(0x66, 0x8b, (reg << 3) | 5).dd(addr);
-    else if (form === 4) a.db(0x88, (reg << 3) | 5).dd(addr); // mov [m], r8
-    else if (form === 5) a.db(0x8a, (reg << 3) | 5).dd(addr);
+    let f = form;
+    if (x >= 15 && x < 985) {
+      // Harmless in every state: reads of the selects, queue registers and ISR;
+      // writes of any value to the selects and emerg_wr (a byte write becomes a read).
+      if (f === 4) f = 5;
+      const legal = f === 0
+        ? [0, 68]
+        : f === 2
+        ? [22]
+        : f === 6
+        ? [0]
+        : size === 4
+        ? [0, 8, 32, 36, 40, 44, 48, 52]
+        : size === 2
+        ? [18, 22, 24, 26, 28, 30]
+        : [20, 21, 58];
+      off = legal[off % legal.length];
+    }
+    const addr = addr0 + off;
+    if (f === 0) a.db(0x89, (reg << 3) | 5).dd(addr); // mov [m], r32
+    else if (f === 1) a.db(0x8b, (reg << 3) | 5).dd(addr); // mov r32, [m]
+    else if (f === 2) a.db(0x66, 0x89, (reg << 3) | 5).dd(addr); // mov [m], r16
+    else if (f === 3) a.db(0x66, 0x8b, (reg << 3) | 5).dd(addr);
+    else if (f === 4) a.db(0x88, (reg << 3) | 5).dd(addr); // mov [m], r8
+    else if (f === 5) a.db(0x8a, (reg << 3) | 5).dd(addr);
     else if (chance(0.5)) movMem(addr, r()); // mov dword [m], imm32
     else a.db(0x01, 0x05).dd(addr); // add [m], eax (read-modify-write)
   };
