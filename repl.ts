@@ -22,7 +22,7 @@
  * @module
  */
 
-import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import * as readline from "node:readline";
@@ -263,6 +263,15 @@ async function repl(args: LauncherArgs, kernel: Uint8Array): Promise<number> {
   if (args.maxInsns > 0) dbg.breakIcount(args.maxInsns);
   const prompt = target.kind === "lguest" ? "(lguest) " : "(bare) ";
   const name = args.kernel;
+  // The System.map beside the kernel (KERNEL.map: deno task asm writes one for each example ELF).
+  const map = args.kernel.replace(/\.[^./]*$/, "") + ".map";
+  if (map !== args.kernel && existsSync(map)) {
+    try {
+      session.loadSymbols(map);
+    } catch (e) {
+      term.write(`(not loaded: ${e instanceof Error ? e.message : String(e)})`);
+    }
+  }
   term.write((await session.banner(name)).join("\n"));
 
   const tty = process.stdin.isTTY === true && process.stdout.isTTY === true;

@@ -10,7 +10,7 @@
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Launcher } from "../lib/boot/launcher.ts";
@@ -812,5 +812,89 @@ describe("gdb's and Bochs's vocabulary", () => {
     const g = lguest(HELLO);
     await g.s.exec("info mem");
     assert.match(g.text(), /^slot 0: linear mode/);
+  });
+});
+
+describe("symbol files", () => {
+  const DIR = mkdtempSync(join(tmpdir(), "lguest-syms-"));
+  const LOOP = program((a) =>
+    a.label("_start").movImm(R.ESP, 0x180000).movImm(R.ECX, 5)
+      .label("top").call("body").dec(R.ECX).jnz("top").cli().hlt()
+      .label("body").ret()
+  );
+
+  it("symbols FILE loads a System.map: disasm, breakpoints, bt and expressions use it", async () => {
+    // The bare program without its own symbols, then a System.map for it.
+    const m = new BareMachine(16, () => {});
+    m.loadKernel(LOOP);
+    const dbg = new Debugger(new BareTarget(m));
+    const out: string[] = [];
+    const s = new Session(dbg, { write: (t) => out.push(t) });
+    const text = () => out.join("\n");
+    const real = parseElf(LOOP).symbols;
+    const map = join(DIR, "System.map");
+    writeFileSync(
+      map,
+      [
+        `${real.get("_start")!.toString(16).padStart(8, "0")} T _start`,
+        `${real.get("top")!.toString(16).padStart(8, "0")} t top`,
+        `${real.get("body")!.toString(16).padStart(8, "0")} T body`,
+        "         U undefined_here",
+        "not a symbol line",
+      ].join("\n") + "\n",
+    );
+    assert.equal(await s.exec(`disasm _start 3`), false); // not known yet
+    out.length = 0;
+    assert.equal(await s.exec(`symbols ${map}`), true);
+    assert.equal(text(), `3 symbols from ${map} (System.map)`);
+    out.length = 0;
+    await s.exec("x/3i _start");
+    assert.match(text(), /0x[0-9a-f]{8} <top>: +e8 [0-9a-f ]+call 0x[0-9a-f]{8} +<body>/);
+    out.length = 0;
+    await s.exec("break body");
+    await s.exec("continue");
+    assert.match(
+      text(),
+      /breakpoint 1: 0x[0-9a-f]{8} <body>\n\[\d+\] breakpoint 1 at 0x[0-9a-f]{8} <body>/,
+    );
+    out.length = 0;
+    await s.exec("bt");
+    assert.match(
+      text(),
+      /^#0 +0x[0-9a-f]{8} <body>\n#1 +0x[0-9a-f]{8} <top\+0x5> +\(return address at /,
+    );
+    assert.equal(dbg.eval("top + 5"), real.get("top")! + 5);
+    assert.equal(dbg.symbols.has("undefined_here"), false);
+  });
+
+  it("symbols FILE loads an ELF's symbol table; other files are one-line errors", async () => {
+    const { s, out, text, dbg } = lguest(HELLO);
+    const elf = join(DIR, "syms.elf");
+    writeFileSync(elf, LOOP);
+    assert.equal(await s.exec(`symbols ${elf}`), true);
+    assert.match(text(), /^\d+ symbols from .*syms\.elf \(ELF\)$/);
+    assert.equal(dbg.symbols.get("body"), parseElf(LOOP).symbols.get("body"));
+    const junk = join(DIR, "junk.txt");
+    writeFileSync(junk, "hello\nworld\n");
+    out.length = 0;
+    assert.equal(await s.exec(`symbols ${junk}`), false);
+    assert.equal(
+      text(),
+      `error: ${junk}: neither an ELF file nor a System.map (no 'ADDRESS TYPE NAME' lines)`,
+    );
+    out.length = 0;
+    assert.equal(await s.exec(`symbols ${join(DIR, "hello.elf")}`), true); // no such file: a filter
+    assert.match(text(), /^no symbol contains /);
+  });
+
+  it("each example ELF has its System.map beside it, naming its entry point", () => {
+    for (const elf of ["examples/hello.elf", "examples/ticker.elf", "examples/lguest/hello.elf"]) {
+      const bytes = file(elf);
+      const entry = new DataView(bytes.buffer, bytes.byteOffset).getUint32(24, true);
+      const map = new TextDecoder().decode(file(elf.replace(/\.elf$/, ".map")));
+      const m = /^([0-9a-f]{8}) T _start$/m.exec(map);
+      assert.ok(m, `${elf}: no _start in its map`);
+      assert.equal(parseInt(m[1], 16), entry, elf);
+    }
   });
 });

@@ -105,11 +105,11 @@ describe("batch sessions", () => {
     const o = r.out;
     assert.match(
       o,
-      /^lguest\.ts: examples\/lguest\/hello\.elf \(ELF\) in 16 MiB under the lguest host, 2011 boot: linear mode/,
+      /^lguest\.ts: examples\/lguest\/hello\.elf \(ELF, \d+ symbols\) in 16 MiB under the lguest host, 2011 boot: linear mode/,
     );
     assert.match(
       o,
-      /stopped at the entry point 0x001001a5, instruction 0:\n=> 0x001001a5: +bc [0-9a-f ]+ +mov esp, 0x/,
+      /stopped at the entry point 0x001001a5 <_start>, instruction 0:\n=> 0x001001a5 <_start>: +bc [0-9a-f ]+ +mov esp, 0x/,
     );
     assert.match(
       o,
@@ -119,7 +119,7 @@ describe("batch sessions", () => {
     assert.match(o, /cs +0x0061 +base 0x00000000 +limit 0xffffffff +code ER A +DPL1 +32-bit/);
     assert.match(
       o,
-      /\(lguest\) step\n {2}-> page fault at 0x001001a5 \(read, not present\): host filled the shadow entry\n=> 0x001001aa/,
+      /\(lguest\) step\n {2}-> page fault at 0x001001a5 \(read, not present\): host filled the shadow entry\n=> 0x001001aa <_start\+0x5>/,
     );
     assert.match(o, /\* +0 +\(linear\) +0x[0-9a-f]{8}/);
     assert.match(
@@ -185,6 +185,21 @@ describe("batch sessions", () => {
     assert.equal(dis[21], "… 80 more lines (set max-lines N shows up to N)");
   });
 
+  it("loads the System.map beside the kernel: symbols in disasm, break, bt", {
+    timeout: 60_000,
+  }, () => {
+    const r = run(["--bare", "16", "examples/hello.elf"], "break puts\nc\nbt\nx/2i eip\n");
+    assert.equal(r.status, 0, r.out + r.err);
+    assert.match(
+      r.out,
+      /^lguest\.ts: examples\/hello\.elf on the bare machine \(16 MiB, ring 0, paging off, \d+ symbols\)\nsymbols loaded from examples\/hello\.map\n/,
+    );
+    assert.match(r.out, /stopped at the entry point 0x00100054 <_start>, instruction 0:/);
+    assert.match(r.out, /\(bare\) break puts\nbreakpoint 1: 0x001000aa <puts>\n/);
+    assert.match(r.out, /\(bare\) bt\n#0 +0x001000aa <puts>\n#1 +0x00100063 <_start\+0xf>/);
+    assert.match(r.out, /=>\*0x001000aa <puts>: +ac +lodsb/);
+  });
+
   it("-c quit N sets the exit status; -x runs a file of commands", { timeout: 60_000 }, () => {
     assert.equal(run(["-c", "step; quit 7", "16", "examples/lguest/hello.elf"]).status, 7);
     const script = join(TMP, "walk.cmds");
@@ -217,7 +232,7 @@ describe("batch sessions", () => {
     await until(() => out.includes("interrupted"), 30_000, () => out);
     child.stdin.end("regs\nquit\n");
     assert.equal(await status, 0);
-    assert.match(out, /tick 1\n(tick \d+\n)*\[\d+\] interrupted\n=> 0x001000[0-9a-f]{2}/);
+    assert.match(out, /tick 1\n(tick \d+\n)*\[\d+\] interrupted\n=> 0x001000[0-9a-f]{2} </);
     assert.match(out, /\(bare\) regs\neax /);
   });
 });
@@ -359,14 +374,14 @@ describe("a real terminal (tmux)", () => {
         const s = await p.waitFor((s) => /\[\d+\] interrupted/.test(s), "the interruption");
         assert.match(
           s,
-          /ticker: counting forever\ntick 1\ntick 2\n(tick \d+\n)*\[\d+\] interrupted\n=> 0x001000/,
+          /ticker: counting forever\ntick 1\ntick 2\n(tick \d+\n)*\[\d+\] interrupted\n=> 0x001000[0-9a-f]{2} </,
         );
         await p.prompt();
         // The session goes on.
         p.type("x/2xw 0x1000f8");
         p.keys("Enter");
         await p.waitFor(
-          (s) => /0x001000f8: 0x[0-9a-f]{8} 0x[0-9a-f]{8}/.test(s),
+          (s) => /0x001000f8 <[a-z_.+0-9x]+>: 0x[0-9a-f]{8} 0x[0-9a-f]{8}/.test(s),
           "x after the interruption",
         );
       } finally {
@@ -410,7 +425,7 @@ describe("a real terminal (tmux)", () => {
       await a.prompt();
       a.type("disasm eip 2");
       a.keys("Enter");
-      await a.waitFor((s) => /=> 0x[0-9a-f]{8}:/.test(s), "disasm");
+      await a.waitFor((s) => /=> 0x[0-9a-f]{8} <_start>:/.test(s), "disasm");
       a.type("quit");
       a.keys("Enter");
       await a.waitFor((s) => s.includes("[exit 0]"), "exit");

@@ -97,6 +97,16 @@ export function parseElf(bytes: Uint8Array, name = "kernel"): ElfImage {
   return { entry, segments, symbols: readSymbols(bytes, dv) };
 }
 
+/**
+ * The function and object symbols of an ELF32 file's symbol tables (any ELF
+ * type: an executable, vmlinux, an object file); empty when it has none.
+ */
+export function elfSymbols(bytes: Uint8Array, name = "file"): Map<string, number> {
+  if (!isElf(bytes)) throw new BootError(`${name}: not an ELF file`);
+  if (bytes.length < 52 || bytes[4] !== 1) throw new BootError(`${name}: not a 32-bit ELF`);
+  return readSymbols(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+}
+
 function readSymbols(bytes: Uint8Array, dv: DataView): Map<string, number> {
   const syms = new Map<string, number>();
   const shoff = dv.getUint32(32, true), shentsize = dv.getUint16(46, true);

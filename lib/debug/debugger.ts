@@ -256,6 +256,12 @@ export class Debugger {
     return this.target.symbols;
   }
 
+  /** Add symbols (a System.map's, another ELF's): they name addresses everywhere from now on. */
+  addSymbols(syms: ReadonlyMap<string, number>): void {
+    for (const [n, a] of syms) this.symbols.set(n, a >>> 0);
+    this.sorted = null;
+  }
+
   /** `name+0x10` for the nearest symbol at or below `addr` (within 1 MiB), or null. */
   symbolize(addr: number): string | null {
     if (this.symbols.size === 0) return null;

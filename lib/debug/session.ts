@@ -13,7 +13,7 @@
  * @module
  */
 
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
 import { CS, SS } from "../x86/cpu.ts";
 import { vectorName } from "../x86/flags.ts";
 import { LHCALL } from "../lguest/abi.ts";
@@ -30,6 +30,7 @@ import { DebugError, parseCount } from "./expr.ts";
 import { columns, cr0Text, cr4Text, hex, hexs } from "./format.ts";
 import { REGISTER_NAMES } from "./registers.ts";
 import { dumpTables, plural } from "./paging.ts";
+import { readSymbolFile, SYMBOL_FILE_MAX } from "./symbols.ts";
 import {
   guestGdtText,
   guestIdtText,
@@ -153,6 +154,30 @@ export class Session {
     this.o = o;
     this.write = o.write;
     dbg.print = (line) => this.write(line);
+  }
+
+  /** Files symbols were loaded from (besides the kernel's own table). */
+  readonly symbolFiles: string[] = [];
+
+  /**
+   * Load a System.map or an ELF's symbol table into the debugger; returns the
+   * line saying what was loaded. Throws DebugError for a file that is neither.
+   */
+  loadSymbols(path: string): string {
+    let bytes: Uint8Array;
+    try {
+      if (statSync(path).size > SYMBOL_FILE_MAX) {
+        throw new DebugError(`${path}: larger than ${SYMBOL_FILE_MAX >> 20} MiB`);
+      }
+      bytes = new Uint8Array(readFileSync(path));
+    } catch (e) {
+      if (e instanceof DebugError) throw e;
+      throw new DebugError(`cannot read ${path}: ${(e as { code?: string }).code ?? String(e)}`);
+    }
+    const { symbols, kind } = readSymbolFile(bytes, path);
+    this.dbg.addSymbols(symbols);
+    this.symbolFiles.push(path);
+    return `${plural(symbols.size, "symbol")} from ${path} (${kind})`;
   }
 
   /** Write lines: at most {@link maxLines} of them, then one line saying how many more there were. */
@@ -371,7 +396,7 @@ export class Session {
     const lines: string[] = [];
     if (t.guest) {
       const l = t.launcher!;
-      const syms = l.kernel.symbols.size;
+      const syms = d.symbols.size;
       lines.push(
         `lguest.ts: ${name} (${l.kernel.format === "elf" ? "ELF" : l.kernel.format}${
           syms ? `, ${plural(syms, "symbol")}` : ""
@@ -383,8 +408,13 @@ export class Session {
       );
     } else {
       lines.push(
-        `lguest.ts: ${name} on the bare machine (${t.mem.size >> 20} MiB, ring 0, paging off)`,
+        `lguest.ts: ${name} on the bare machine (${t.mem.size >> 20} MiB, ring 0, paging off${
+          d.symbols.size ? `, ${plural(d.symbols.size, "symbol")}` : ""
+        })`,
       );
+    }
+    if (this.symbolFiles.length) {
+      lines.push(`symbols loaded from ${this.symbolFiles.join(", ")}`);
     }
     lines.push(`stopped at the entry point ${d.addrText(d.pc())}, instruction 0:`);
     lines.push(...this.whereLines());
@@ -1138,7 +1168,7 @@ next instruction; 'disasm' again continues). '=>' marks EIP, '*' a breakpoint.
     usage: "bt",
     summary: "frame-pointer backtrace",
     help:
-      "Follow the EBP chain ([ebp] = caller's ebp, [ebp+4] = return address), at most 32 frames.",
+      "Follow the EBP chain ([ebp] = caller's ebp, [ebp+4] = return address), at most 32 frames; with ebp 0, the caller found on the stack as finish finds it.",
     run: (s) => s.out(backtrace(s)),
   },
   {
@@ -1355,17 +1385,24 @@ Lines go to the terminal, or are appended to FILE; each starts with [icount].`,
   {
     names: ["symbols", "syms"],
     group: MISC,
-    usage: "symbols [TEXT]",
-    summary: "kernel symbols (containing TEXT)",
-    help: "List the kernel's ELF symbols whose names contain TEXT, by address.",
-    run: (s, a) => {
+    usage: "symbols [FILE | TEXT]",
+    summary: "load a System.map or ELF symbol table; list symbols (containing TEXT)",
+    help: `symbols FILE    load FILE's symbols: a System.map ('c1000000 T startup_32'
+                lines, as the kernel build writes it) or an ELF's symbol table
+                (a vmlinux beside its bzImage). From then on they name addresses
+                in disasm, x, bt, stack, breakpoints, and work in expressions.
+symbols TEXT    list the symbols whose names contain TEXT, by address
+symbols         list them all
+repl.ts loads KERNEL.map by itself when it lies beside the kernel file
+(deno task asm writes one beside each example).`,
+    run: (s, a, rest) => {
+      if (rest && existsSync(rest) && statSync(rest).isFile()) return s.out(s.loadSymbols(rest));
       const syms = [...s.dbg.symbols].filter(([n]) => !a[0] || n.includes(a[0]))
         .sort((x, y) => (x[1] >>> 0) - (y[1] >>> 0));
       if (s.dbg.symbols.size === 0) {
-        return s.out("no symbols (the kernel file has no ELF symbol table)");
+        return s.out("no symbols (symbols FILE loads a System.map or an ELF's symbol table)");
       }
-      const shown = syms.slice(0, 200).map(([n, v]) => `${hex(v)}  ${n}`);
-      if (syms.length > 200) shown.push(`… ${syms.length - 200} more`);
+      const shown = syms.map(([n, v]) => `${hex(v)}  ${n}`);
       s.out(shown.length ? shown : [`no symbol contains '${a[0]}'`]);
     },
   },
@@ -1479,6 +1516,12 @@ function backtrace(s: Session): string[] {
   const out = [`#0  ${d.addrText(d.pc())}`];
   let ebp = c.regs[5] >>> 0;
   const ssBase = c.sbase[SS];
+  if (ebp === 0) {
+    // No frame pointer: the caller the stack shows (as finish finds it), and no further.
+    const f = d.callerFrame();
+    if (f) out.push(`#1  ${d.addrText(f.ret)}  (return address at ${hex(f.slot)})`);
+    return out;
+  }
   for (let i = 1; i < 32 && ebp !== 0; i++) {
     let next: number, ret: number;
     try {
