@@ -80,6 +80,8 @@ export { VirtioDevice, VirtioPciFunction } from "./lib/devices/virtio_pci.ts";
 export { Virtqueue } from "./lib/devices/virtqueue.ts";
 export type { DescChain, VirtBuffer } from "./lib/devices/virtqueue.ts";
 export { VirtioConsole } from "./lib/devices/virtio_console.ts";
+export { VirtioBlock } from "./lib/devices/virtio_blk.ts";
+export { VirtioRng } from "./lib/devices/virtio_rng.ts";
 
 // ------------------------------------------------------------------ the launchers
 export { guestDeviceHost, Launcher } from "./lib/boot/launcher.ts";

@@ -103,6 +103,8 @@ function launch(args: LauncherArgs, kernel: Uint8Array, out?: (b: number) => voi
     kernelName: args.kernel,
     initrd: args.initrd ? readFile(args.initrd) : undefined,
     initrdName: args.initrd,
+    block: args.block ? readFile(args.block) : undefined,
+    rngSeed: args.rngSeed,
     cmdline: args.kernelArgs.join(" "),
     pagetables: args.pagetables,
     pae: args.pae,

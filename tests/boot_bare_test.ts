@@ -95,6 +95,15 @@ describe("launcher command line", () => {
     assert.deepEqual(a.kernelArgs, ["console=hvc0", "--x"]);
   });
 
+  it("takes the devices: --block=FILE and --rng[=SEED]", () => {
+    const a = parseLauncherArgs(["--block=disk.img", "--rng", "16", "k"]);
+    assert.equal(a.block, "disk.img");
+    assert.equal(a.rngSeed, 1);
+    assert.equal(parseLauncherArgs(["16", "k", "--rng=77"]).rngSeed, 77);
+    assert.equal(parseLauncherArgs(["16", "k"]).rngSeed, undefined);
+    assert.throws(() => parseLauncherArgs(["--rng=x", "16", "k"]), /--rng=SEED needs a number/);
+  });
+
   it("gives one-line errors for bad input", () => {
     const bad: string[][] = [[], ["0", "k"], ["abc", "k"], ["4096", "k"], ["2048", "k"], [
       "--nope",

@@ -1,9 +1,10 @@
 /**
  * The devices (lib/devices) on a plain memory host: the split virtqueue
  * (chains, indirect tables, the used ring, interrupt suppression with and
- * without EVENT_IDX, malformed chains) and the virtio PCI transport with the
+ * without EVENT_IDX, malformed chains), the virtio PCI transport with the
  * console behind it (the driver's state machine, queue banking, notify, the
- * ISR), each checked against the bytes in guest RAM.
+ * ISR), the block and entropy devices, each checked against the bytes in
+ * guest RAM; and the launcher's slots for them.
  */
 
 import { describe, it } from "node:test";
@@ -16,8 +17,21 @@ import {
   VRING_DESC_F_NEXT,
   VRING_DESC_F_WRITE,
 } from "../lib/devices/virtqueue.ts";
-import { REG, STATUS, VirtioPciFunction } from "../lib/devices/virtio_pci.ts";
+import { REG, STATUS, type VirtioDevice, VirtioPciFunction } from "../lib/devices/virtio_pci.ts";
 import { EMERG_WR_OFFSET, VirtioConsole } from "../lib/devices/virtio_console.ts";
+import {
+  SEG_MAX,
+  VIRTIO_BLK_S_IOERR,
+  VIRTIO_BLK_S_OK,
+  VIRTIO_BLK_S_UNSUPP,
+  VIRTIO_BLK_T_GET_ID,
+  VIRTIO_BLK_T_IN,
+  VIRTIO_BLK_T_OUT,
+  VirtioBlock,
+} from "../lib/devices/virtio_blk.ts";
+import { VirtioRng } from "../lib/devices/virtio_rng.ts";
+import { Launcher } from "../lib/boot/launcher.ts";
+import { readFileSync } from "node:fs";
 
 const DESC = 0x1000, AVAIL = 0x2000, USED = 0x3000, N = 8;
 
@@ -280,5 +294,124 @@ describe("virtio PCI transport with the console", () => {
     assert.equal(fails.at(-1), "virtio console: status 0x1 clears bits");
     fn.barWrite(REG.deviceStatus, 0, 1);
     assert.equal(fn.status, 0, "0 resets");
+  });
+});
+
+describe("virtio block and entropy devices", () => {
+  /** A live device behind its transport, with its one queue at 0x1000. */
+  function live<T extends VirtioDevice>(make: (h: MemoryDeviceHost) => T) {
+    const m = ram();
+    const dev = make(m.host);
+    const fn = new VirtioPciFunction(dev, 2, 0x100000);
+    fn.barWrite(REG.deviceStatus, 1, 1);
+    fn.barWrite(REG.deviceStatus, 3, 1);
+    fn.barWrite(REG.driverFeatureSelect, 1, 4);
+    fn.barWrite(REG.driverFeature, 1, 4);
+    fn.barWrite(REG.deviceStatus, 11, 1);
+    fn.barWrite(REG.queueSize, N, 2);
+    fn.barWrite(REG.queueDescLo, DESC, 4);
+    fn.barWrite(REG.queueAvailLo, AVAIL, 4);
+    fn.barWrite(REG.queueUsedLo, USED, 4);
+    fn.barWrite(REG.queueEnable, 1, 2);
+    fn.barWrite(REG.deviceStatus, 15, 1);
+    assert.deepEqual(m.host.failures, []);
+    return { m, dev, fn };
+  }
+
+  /** A block request: header (type, sector), optional data out, `inLen` bytes in. */
+  function request(
+    m: Mem,
+    head: number,
+    type: number,
+    sector: number,
+    inLen: number,
+    data?: number[],
+  ) {
+    const hdr = 0x8000 + head * 0x400;
+    m.dv.setUint32(hdr, type, true);
+    m.dv.setUint32(hdr + 8, sector, true);
+    let d = head;
+    desc(m, DESC, d, hdr, 16, VRING_DESC_F_NEXT, d + 1);
+    if (data) {
+      m.bytes.set(data, hdr + 0x20);
+      desc(m, DESC, ++d, hdr + 0x20, data.length, VRING_DESC_F_NEXT, d + 1);
+    }
+    desc(m, DESC, ++d, hdr + 0x100, inLen, VRING_DESC_F_WRITE);
+    offer(m, head);
+    return hdr + 0x100;
+  }
+
+  it("block: capacity, reads, writes, flush, GET_ID, and the status byte", () => {
+    const disk = new Uint8Array(4 * 512);
+    disk.set([0xde, 0xad, 0xbe, 0xef], 512);
+    const { m, dev, fn } = live((h) => new VirtioBlock(h, disk));
+    assert.equal(fn.barRead(60, 4), 4, "capacity: 4 sectors");
+    assert.equal(fn.barRead(64, 4), 0);
+    assert.equal(fn.barRead(72, 4), SEG_MAX);
+    const rd = request(m, 0, VIRTIO_BLK_T_IN, 1, 513);
+    fn.barWrite(REG.notify, 0, 2);
+    assert.deepEqual([...m.bytes.subarray(rd, rd + 4)], [0xde, 0xad, 0xbe, 0xef]);
+    assert.equal(m.bytes[rd + 512], VIRTIO_BLK_S_OK, "status after the data");
+    assert.equal(m.dv.getUint32(USED + 8, true), 513, "used len: data + status");
+    const wr = request(m, 3, VIRTIO_BLK_T_OUT, 3, 1, [1, 2, 3]);
+    fn.barWrite(REG.notify, 0, 2);
+    assert.deepEqual([...disk.subarray(1536, 1539)], [1, 2, 3]);
+    assert.equal(m.bytes[wr], VIRTIO_BLK_S_OK);
+    assert.equal(m.dv.getUint32(USED + 16, true), 1);
+    const id = request(m, 5, VIRTIO_BLK_T_GET_ID, 0, 21);
+    fn.barWrite(REG.notify, 0, 2);
+    assert.equal(new TextDecoder().decode(m.bytes.subarray(id, id + 9)), "lguest.ts");
+    const un = request(m, 0, 99, 0, 1);
+    fn.barWrite(REG.notify, 0, 2);
+    assert.equal(m.bytes[un], VIRTIO_BLK_S_UNSUPP);
+    const past = request(m, 3, VIRTIO_BLK_T_IN, 5, 513);
+    fn.barWrite(REG.notify, 0, 2);
+    assert.equal(m.bytes[past + 512], VIRTIO_BLK_S_IOERR);
+    assert.deepEqual(m.host.failures, []);
+    request(m, 5, VIRTIO_BLK_T_OUT, 4, 1, [9]);
+    fn.barWrite(REG.notify, 0, 2);
+    assert.deepEqual(m.host.failures, ["virtio block: write past the end of the disk (sector 4)"]);
+    assert.equal(dev.served.get(VIRTIO_BLK_T_IN), 2);
+    assert.equal(m.host.raised.get(2), 6, "an interrupt per kick");
+  });
+
+  it("rng: fills the buffers from its seed, deterministically", () => {
+    const fill = (seed: number) => {
+      const { m, dev, fn } = live((h) => new VirtioRng(h, seed));
+      desc(m, DESC, 0, 0x8000, 8, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1);
+      desc(m, DESC, 1, 0x8100, 8, VRING_DESC_F_WRITE);
+      offer(m, 0);
+      fn.barWrite(REG.notify, 0, 2);
+      assert.equal(m.dv.getUint32(USED + 8, true), 16);
+      assert.equal(dev.given, 16);
+      assert.equal(fn.regsSize, 60);
+      assert.equal(fn.barSize, 64);
+      return [...m.bytes.subarray(0x8000, 0x8008), ...m.bytes.subarray(0x8100, 0x8108)];
+    };
+    const a = fill(7);
+    assert.deepEqual(fill(7), a);
+    assert.notDeepEqual(fill(8), a);
+    assert.ok(new Set(a).size > 8, "not a constant");
+  });
+
+  it("the launcher plugs them into slots 2 and 3, IRQs 2 and 3, BARs aligned", () => {
+    const kernel = readFileSync(new URL("../examples/lguest/hello.elf", import.meta.url));
+    const l = new Launcher({
+      memMiB: 16,
+      kernel: new Uint8Array(kernel),
+      block: new Uint8Array(1024),
+      rngSeed: 5,
+    });
+    const cfg = (slot: number, reg: number) => {
+      l.pci.out(0xcf8, 0x80000000 | (slot << 11) | reg, 4);
+      return l.pci.in(0xcfc, 4) >>> 0;
+    };
+    const bar = (16 << 20) + 0x100000;
+    assert.deepEqual([1, 2, 3].map((s) => cfg(s, 0)), [0x10431af4, 0x10421af4, 0x10441af4]);
+    assert.deepEqual([1, 2, 3].map((s) => cfg(s, 0x3c) & 0xff), [1, 2, 3]);
+    assert.deepEqual([1, 2, 3].map((s) => cfg(s, 0x10)), [bar, bar + 128, bar + 256]);
+    assert.equal(cfg(4, 0), 0xffffffff, "slot 4 is empty");
+    assert.equal(l.block!.capacity, 2);
+    assert.equal(l.functions.length, 3);
   });
 });

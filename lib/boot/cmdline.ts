@@ -26,6 +26,10 @@ export interface LauncherArgs {
   run: boolean;
   /** Initial ramdisk path. */
   initrd?: string;
+  /** Disk image for a virtio block device (--block=FILE). */
+  block?: string;
+  /** Seed of a virtio entropy device (--rng[=SEED]). */
+  rngSeed?: number;
   /** Initial page tables: "linear" (2011+, host fakes 1:1) or "launcher" (2007, built below the initrd). */
   pagetables: "linear" | "launcher";
   /** A PAE guest: the host builds PAE shadows (--pae). */
@@ -53,6 +57,9 @@ options (before the memory size, or right after the kernel file):
                        ends on cli;hlt or a write to port 0x501 (isa-debug-exit)
   --run                run to completion without the REPL (exit status from the guest)
   --initrd=FILE        initial ramdisk, placed at the top of guest RAM
+  --block=FILE         a virtio block device on FILE's contents (the guest's writes
+                       stay in memory: the file is not changed)
+  --rng[=SEED]         a virtio entropy device (seeded, so runs stay deterministic)
   --pagetables=MODE    linear (2011+, default) or launcher (2007: tables below the initrd)
   --pae                the guest uses PAE page tables (the host shadows them as PAE)
   --max-insns=N        stop after N guest instructions
@@ -110,6 +117,17 @@ export function parseLauncherArgs(argv: string[]): LauncherArgs {
       case "--initrd":
         a.initrd = need();
         return true;
+      case "--block":
+        a.block = need();
+        return true;
+      case "--rng": {
+        const v = value === undefined ? 1 : Number(value);
+        if (!Number.isSafeInteger(v) || v < 0 || v > 0xffffffff) {
+          throw new BootError(`--rng=SEED needs a number up to 2^32-1, not '${value}'`);
+        }
+        a.rngSeed = v;
+        return true;
+      }
       case "--pagetables": {
         const v = need();
         if (v !== "linear" && v !== "launcher") {

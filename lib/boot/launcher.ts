@@ -23,7 +23,8 @@
  * and entered just after the magic.
  *
  * The devices (lib/devices): PCI configuration mechanism 1 with the virtio
- * console in slot 1 (IRQ 1), wired on the CPU's bus — the PCI ports, the
+ * console in slot 1 (IRQ 1), then a block device and an entropy device when
+ * asked for (slots and IRQs 2, 3, …), wired on the CPU's bus — the PCI ports, the
  * i8042 status port (§7.1) and the device window as one MMIO region — so the
  * CPU's own decoder carries every guest access to them; the host's trap
  * policy emulates the guest kernel's port I/O by handing it to the same bus.
@@ -43,8 +44,10 @@ import { isElf, loadElf, parseElf } from "./elf.ts";
 import { gunzipInto } from "./gzip.ts";
 import type { DeviceHost } from "../devices/host.ts";
 import { PciBus } from "../devices/pci.ts";
-import { VirtioPciFunction } from "../devices/virtio_pci.ts";
+import { type VirtioDevice, VirtioPciFunction } from "../devices/virtio_pci.ts";
 import { VirtioConsole } from "../devices/virtio_console.ts";
+import { VirtioBlock } from "../devices/virtio_blk.ts";
+import { VirtioRng } from "../devices/virtio_rng.ts";
 
 /** Launch options. */
 export interface LaunchOptions {
@@ -74,6 +77,16 @@ export interface LaunchOptions {
    * says so. Not with the 2007 launcher-built tables, which are non-PAE.
    */
   pae?: boolean;
+  /**
+   * A disk for a virtio block device (slot 2 when given): its bytes, which
+   * the guest's writes change in place (`--block=FILE`).
+   */
+  block?: Uint8Array;
+  /**
+   * A virtio entropy device in the next free slot, its bytes drawn from this
+   * seed (`--rng`; deterministic, unlike lguest's /dev/urandom).
+   */
+  rngSeed?: number;
 }
 
 /** Where the command line goes. */
@@ -118,6 +131,12 @@ export class Launcher {
   readonly console: VirtioConsole;
   /** Its PCI function (config space and BAR0). */
   readonly consolePci: VirtioPciFunction;
+  /** The virtio block device, when a disk was given. */
+  readonly block: VirtioBlock | null = null;
+  /** The virtio entropy device, when asked for. */
+  readonly rng: VirtioRng | null = null;
+  /** Every virtio function, by slot order (slot n + 1 is IRQ n + 1). */
+  readonly functions: VirtioPciFunction[] = [];
   /**
    * What the guest printed on its console: the last `outputBytes` bytes (1 MiB
    * by default), with counts of all of it; read it as a stream with
@@ -160,8 +179,22 @@ export class Launcher {
       host,
       sink ? (b) => (output.push(b), sink(b)) : (b) => output.push(b),
     );
-    this.consolePci = new VirtioPciFunction(this.console, 1, barBase);
-    this.pci.attach(1, this.consolePci);
+    // Slots in order from 1, each on the IRQ of its slot number (§9.5), each BAR0
+    // aligned to its own size from RAM + 1 MiB (the [Rec] of §9.3).
+    let nextBar = barBase;
+    const plug = (dev: VirtioDevice): VirtioPciFunction => {
+      const slot = this.functions.length + 1;
+      const f = new VirtioPciFunction(dev, slot, 0);
+      nextBar = Math.ceil(nextBar / f.barSize) * f.barSize;
+      f.configWrite(0x10, nextBar, 4);
+      nextBar += f.barSize;
+      this.pci.attach(slot, f);
+      this.functions.push(f);
+      return f;
+    };
+    this.consolePci = plug(this.console);
+    if (o.block) plug(this.block = new VirtioBlock(host, o.block));
+    if (o.rngSeed !== undefined) plug(this.rng = new VirtioRng(host, o.rngSeed));
     const bus = this.guest.cpu.bus;
     bus.registerPorts(0xcf8, 8, this.pci);
     bus.registerPorts(0x64, 1, I8042_STATUS);

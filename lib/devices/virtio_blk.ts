@@ -1,0 +1,141 @@
+/**
+ * The virtio block device (virtio type 2), as lguest's launcher offers it
+ * (§9.6 c): one queue ("request"), features SEG_MAX and VERSION_1, and a
+ * 36-byte device config whose `capacity` (u64, in 512-byte sectors) and
+ * `seg_max` (u32 at offset 12, 254) are filled in. The disk is a byte array
+ * the host hands in (a file's contents); writes change it in place.
+ *
+ * A request is a chain: a 16-byte header {u32 type; u32 ioprio; u64 sector}
+ * and, for a write, the data, in device-readable buffers; then the
+ * device-writable ones — for a read the data — whose very last byte is the
+ * status (0 OK, 1 IOERR, 2 UNSUPP). Served inside the notify write, as the
+ * console's transmit queue is:
+ *  - OUT (1): the data written at sector × 512; used length 1. A write past
+ *    the end of the disk is the driver's error (lguest's launcher exits).
+ *  - IN (0): read from sector × 512, as much as the buffers hold and the
+ *    disk has (a read starting past the end is IOERR); used length 1 + bytes.
+ *  - FLUSH (4): nothing to flush in memory: OK.
+ *  - GET_ID (8): the ID string "lguest.ts" (lguest's launcher treats every
+ *    other type as a read, so it returns disk bytes here; this device answers
+ *    as the virtio spec says).
+ *  - anything else: UNSUPP.
+ *
+ * @module
+ */
+
+import type { DeviceHost } from "./host.ts";
+import { VIRTIO_F_VERSION_1, VirtioDevice } from "./virtio_pci.ts";
+
+/** virtio type of a block device. */
+export const VIRTIO_ID_BLOCK = 2;
+/** VIRTIO_BLK_F_SEG_MAX. */
+export const VIRTIO_BLK_F_SEG_MAX = 2;
+/** Request types. */
+export const VIRTIO_BLK_T_IN = 0, VIRTIO_BLK_T_OUT = 1, VIRTIO_BLK_T_FLUSH = 4;
+/** The GET_ID request. */
+export const VIRTIO_BLK_T_GET_ID = 8;
+/** Status bytes. */
+export const VIRTIO_BLK_S_OK = 0, VIRTIO_BLK_S_IOERR = 1, VIRTIO_BLK_S_UNSUPP = 2;
+/** The ID GET_ID answers (at most 20 bytes, NUL-padded). */
+export const BLOCK_ID = "lguest.ts";
+/** Segments per request the device accepts (seg_max). */
+export const SEG_MAX = 254;
+
+/** The block device over an in-memory disk. */
+export class VirtioBlock extends VirtioDevice {
+  /** Requests served, by type (for the debugger and tests). */
+  readonly served: Map<number, number> = new Map();
+
+  /**
+   * A block device over `disk` (its length is rounded down to whole sectors).
+   *
+   * @param host the machine
+   * @param disk the disk's bytes, changed in place by writes
+   */
+  constructor(host: DeviceHost, readonly disk: Uint8Array) {
+    super(
+      host,
+      "virtio block",
+      VIRTIO_ID_BLOCK,
+      0x0180,
+      [1 << VIRTIO_BLK_F_SEG_MAX, 1 << (VIRTIO_F_VERSION_1 - 32)],
+      36,
+      ["request"],
+    );
+  }
+
+  /** Capacity in 512-byte sectors. */
+  get capacity(): number {
+    return Math.floor(this.disk.length / 512);
+  }
+
+  /** capacity (u64 at 0) and seg_max (u32 at 12); the rest reads as 0. */
+  configRead(off: number, size: number): number {
+    const cfg = new DataView(new ArrayBuffer(36));
+    cfg.setUint32(0, this.capacity % 0x100000000, true);
+    cfg.setUint32(4, Math.floor(this.capacity / 0x100000000), true);
+    cfg.setUint32(12, SEG_MAX, true);
+    return size === 1
+      ? cfg.getUint8(off)
+      : size === 2
+      ? cfg.getUint16(off, true)
+      : cfg.getInt32(off, true);
+  }
+
+  /** The block config is read-only. */
+  configWrite(_off: number, _v: number, _size: number): boolean {
+    return false;
+  }
+
+  /** A kick: serve every request waiting. */
+  notify(_index: number): void {
+    const q = this.queues[0];
+    for (let chain = q.pop(); chain !== null; chain = q.pop()) {
+      let inLen = 0;
+      for (const b of chain.in) inLen += b.len;
+      if (inLen < 1) {
+        this.host.fail(`${this.name}: request without a status byte`);
+        q.push(chain.head, 0);
+        continue;
+      }
+      const out = q.gather(chain, 16 + this.disk.length);
+      if (out === null) {
+        q.push(chain.head, 0);
+        continue;
+      }
+      if (out.length < 16) {
+        this.host.fail(`${this.name}: request header of ${out.length} bytes`);
+        q.push(chain.head, 0);
+        continue;
+      }
+      const dv = new DataView(out.buffer, out.byteOffset, out.length);
+      const type = dv.getUint32(0, true);
+      const sector = dv.getUint32(8, true) + dv.getUint32(12, true) * 0x100000000;
+      this.served.set(type, (this.served.get(type) ?? 0) + 1);
+      const reply = new Uint8Array(inLen); // data, then the status in the last byte
+      let status = VIRTIO_BLK_S_OK, used = 1;
+      const at = sector * 512;
+      if (type === VIRTIO_BLK_T_IN) {
+        if (at > this.disk.length) status = VIRTIO_BLK_S_IOERR;
+        else {
+          const n = Math.min(inLen - 1, this.disk.length - at);
+          reply.set(this.disk.subarray(at, at + n));
+          used += n;
+        }
+      } else if (type === VIRTIO_BLK_T_OUT) {
+        const data = out.subarray(16);
+        if (at + data.length > this.disk.length) {
+          this.host.fail(`${this.name}: write past the end of the disk (sector ${sector})`);
+          status = VIRTIO_BLK_S_IOERR;
+        } else this.disk.set(data, at);
+      } else if (type === VIRTIO_BLK_T_GET_ID) {
+        reply.set(new TextEncoder().encode(BLOCK_ID).subarray(0, Math.min(20, inLen - 1)));
+        used += Math.min(20, inLen - 1);
+      } else if (type !== VIRTIO_BLK_T_FLUSH) status = VIRTIO_BLK_S_UNSUPP;
+      reply[inLen - 1] = status;
+      q.scatter(chain, reply);
+      q.push(chain.head, used);
+    }
+    this.signalUsed(q);
+  }
+}
