@@ -8,7 +8,8 @@
  *   deno task fuzz --seed 1234 --kind pae [--insns 400000]     (replay one)
  *
  * Each seed runs once per page-table geometry (non-PAE and PAE); every tenth
- * seed runs twice and must give the same fingerprint (determinism). The runs
+ * seed runs twice, the second time audited every 997 instructions, and must
+ * give the same fingerprint (determinism, whatever the slicing). The runs
  * happen in a worker (tools/fuzz_worker.ts) watched by the wall clock: one
  * that gives no result in two minutes (`--wall-seconds`) is a hang, whatever the host was doing.
  * It prints

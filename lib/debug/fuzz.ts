@@ -113,6 +113,7 @@ export function fuzzOne(seed: number, kind: FuzzKind, options: FuzzOptions = {})
     kernelName: `fuzz-${kind}-${seed}`,
     hostPages: fg.hostPages,
     pae: fg.pae,
+    pagetables: fg.pagetables,
     outputBytes: o.outputCap,
   });
   const g = l.guest, cpu = g.cpu;

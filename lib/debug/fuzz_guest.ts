@@ -27,6 +27,9 @@
  * `int $0x80` or a fault); GDT, TLS and segment-register games; privileged
  * instructions at ring 1 and 3; bursts of console output; and random bytes.
  * The chain loops, so a guest that survives runs until its budget ends.
+ * Some guests also move the kernel half (lguest_data.kernel_address) far from
+ * 0xC0000000, name an instruction as their interrupt-return (noirq_iret), or
+ * boot the 2007 way on the launcher's page tables.
  *
  * Everything is a pure function of the seed: the same seed gives the same
  * image, byte for byte.
@@ -52,6 +55,8 @@ export interface FuzzGuest {
   pae: boolean;
   /** Blocks in the program chain. */
   blocks: number;
+  /** The launcher's page tables at boot: none (2011, linear) or its own (2007, non-PAE only). */
+  pagetables: "linear" | "launcher";
   /** The block holding guest address `eip`, with its kind (e.g. "b17 ptedit"), or "". */
   blockAt(eip: number): string;
 }
@@ -418,7 +423,7 @@ export function buildFuzzGuest(seed: number, kind: FuzzKind): FuzzGuest {
   movMem(DATA + LGUEST_DATA.irq_enabled, 0x200);
   a.load(R.EBX, TIMER_DELTA).db(0x85, 0xdb, 0x74, 0x07); // test ebx, ebx; jz +7
   a.movImm(R.EAX, LHCALL.SET_CLOCKEVENT).int(0x1f);
-  a.db(0x5b, 0x58, 0x1f, 0xcf); // pop ebx; pop eax; pop ds; iret
+  a.db(0x5b, 0x58, 0x1f).label("irq_iret").db(0xcf); // pop ebx; pop eax; pop ds; iret
 
   // ------------------------------------------------------------ blocks
   /** A value to store: mostly one that reads as a benign page-table entry (stores land in tables too). */
@@ -789,6 +794,23 @@ export function buildFuzzGuest(seed: number, kind: FuzzKind): FuzzGuest {
   const data = new Uint8Array(DATA_END - DATA);
   data.set(d.bytes());
   const ddv = new DataView(data.buffer);
+  // The boot-time choices, from a stream of their own (the program above does not change
+  // with them): where the kernel half starts, where the guest's interrupt-return is, and
+  // the 2007 boot on the launcher's page tables.
+  const v = rng(seed ^ 0x5bd1e995);
+  const vpick = <T>(xs: readonly T[]): T => xs[v() % xs.length];
+  const kernelAddress = v() % 10 < 7
+    ? KERNEL_HALF
+    : vpick([0x80000000, 0x400000, 0x1000, 0, SWITCHER - 0x1000]);
+  ddv.setUint32(LGUEST_DATA.kernel_address, kernelAddress, true);
+  const noirq = v() % 4;
+  const noirqIret = noirq === 0
+    ? a.addr("irq_iret")
+    : noirq === 1
+    ? a.addr(`b${v() % nBlocks}`)
+    : 0;
+  ddv.setUint32(LGUEST_DATA.noirq_iret, noirqIret, true);
+  const pagetables = !pae && v() % 10 === 0 ? "launcher" : "linear";
   ddv.setUint32(TLS - DATA, 0x0000ffff, true);
   ddv.setUint32(TLS - DATA + 4, 0x00cff200, true);
   ddv.setUint16(FAKE_DTR - DATA, 0xffff, true);
@@ -812,7 +834,7 @@ export function buildFuzzGuest(seed: number, kind: FuzzKind): FuzzGuest {
     while (b + 1 < nBlocks && starts[b + 1] <= eip) b++;
     return `b${b} ${blockKinds[b]}`;
   };
-  return { elf, memMiB: FUZZ_MEM_MIB, hostPages, pae, blocks: nBlocks, blockAt };
+  return { elf, memMiB: FUZZ_MEM_MIB, hostPages, pae, blocks: nBlocks, pagetables, blockAt };
 }
 
 /** A dword's little-endian bytes. */
