@@ -178,20 +178,23 @@ describe("page-table walks and dumps (hand-made tables)", () => {
     const text = lines.join("\n");
     assert.match(
       text,
-      /PDE 300 +0xc0000000-0xc03fffff +\[0x00002c00\] +0x00003067 +P RW US A D +page table 0x00003000: 258 present/,
+      /PDE 300 +0xc0000000 +\[0x00002c00\] +0x00003067 +P RW US A D +PT 0x00003000: 258 ptes/,
     );
     assert.match(text, /0xc0000000-0xc00fffff -> 0x00000000-0x000fffff +P RW A D +256 ptes/);
     assert.match(text, /0xc0100000-0xc0100fff -> 0x00100000-0x00100fff +P +1 pte/);
     assert.match(text, /0xc012c000-0xc012cfff -> 0x00050000-0x00050fff +P RW A D +1 pte/);
     assert.match(
       text,
-      /PDE 301 +0xc0400000-0xc07fffff -> 0x00400000-0x007fffff .*P RW PS +4 MiB page/,
+      /PDE 301 +0xc0400000 +\[0x00002c04\] +0x00400083 +P RW PS +4 MiB page\n +0xc0400000-0xc07fffff -> 0x00400000-0x007fffff +P RW PS +4 MiB/,
     );
     // Aligned: every run's arrow in the same column.
     const arrows = lines.filter((l) => l.includes(" -> ") && !l.includes("PDE")).map((l) =>
       l.indexOf(" -> ")
     );
     assert.equal(new Set(arrows).size, 1, lines.join("\n"));
+    // A directory entry's columns are its own: the runs do not widen them past 100 columns.
+    assert.deepEqual(lines.filter((l) => l.length > 100), []);
+    assert.match(text, /\n {2}PDE 300 {2}0xc0000000 {2}\[/);
   });
 
   it("visits every mapping", () => {

@@ -38,6 +38,27 @@ export function columns(rows: string[][], gap = 2): string[] {
   );
 }
 
+/**
+ * Like {@link columns}, but rows in different groups (`group(row)`) are
+ * aligned separately, keeping their order: a directory entry's columns do
+ * not widen to fit the runs listed under it.
+ */
+export function columnGroups(rows: string[][], group: (r: string[]) => number, gap = 2): string[] {
+  const laid = new Map<number, string[]>();
+  for (const g of new Set(rows.map(group))) {
+    laid.set(
+      g,
+      columns(rows.filter((r) => group(r) === g), gap),
+    );
+  }
+  const next = new Map<number, number>();
+  return rows.map((r) => {
+    const g = group(r), i = next.get(g) ?? 0;
+    next.set(g, i + 1);
+    return laid.get(g)![i];
+  });
+}
+
 /** Page-table entry flag bits, in the order they are printed. */
 const PTE_BITS: [number, string][] = [
   [0x001, "P"],

@@ -197,7 +197,7 @@ export function lguestText(g: Guest): string[] {
     rows.push([
       "  kernel_address",
       hex(f(LGUEST_DATA.kernel_address)),
-      "addresses above are the kernel's (shared by every shadow)",
+      "the kernel's half starts here (shared by every shadow)",
     ]);
     rows.push(["  syscall_vec", hex(f(LGUEST_DATA.syscall_vec), 2), ""]);
     rows.push([
@@ -330,13 +330,19 @@ export function pgdirsText(g: Guest): string[] {
     ]);
   });
   out.push(...columns(rows).map((l) => "  " + l));
-  out.push(
-    g.pt.linear
-      ? "linear mode (2011 boot): the guest has no tables yet; the host makes up virtual == physical entries on demand"
-      : `the guest's own tables${g.pt.pae ? " (PAE)" : ""}; entries from kernel_address ${
+  if (g.pt.linear) {
+    out.push(
+      "linear mode (2011 boot): the guest has no tables yet;",
+      "the host makes up virtual == physical entries on demand",
+    );
+  } else {
+    out.push(
+      `the guest's own tables${g.pt.pae ? " (PAE)" : ""}; entries from kernel_address ${
         hex(g.kernelAddress)
-      } up are the kernel half, kept in every shadow`,
-  );
+      } up`,
+      "are the kernel half, kept in every shadow",
+    );
+  }
   return out;
 }
 
@@ -385,9 +391,9 @@ export function shadowPgdirText(g: Guest, index?: number, from?: number, to?: nu
   const { i, s } = slotOf(g, index);
   const r32: Read32 = (pa) => (pa >= 0 && pa + 4 <= g.mem.size ? g.mem.read32(pa) : null);
   return dumpTables(r32, s.shadow, {
-    title: `shadow page directory ${hex(s.shadow)} (slot ${i}${
-      i === g.pt.cur ? ", current: in cr3" : ""
-    }${g.pt.linear ? ", linear mode" : `, shadows guest ${hex(s.gpgdir)}`})`,
+    title: `shadow pgdir ${hex(s.shadow)} (slot ${i}${i === g.pt.cur ? ", in cr3" : ""}${
+      g.pt.linear ? ", linear mode" : `, shadows guest ${hex(s.gpgdir)}`
+    })`,
     mode: { pae: g.pt.pae, pse: false },
     from,
     to,
@@ -461,10 +467,11 @@ export function translateText(g: Guest, vaddr: number, symbol?: string): string[
   }
   rows.push([
     "physical",
-    gw.pa !== null ? hex(gw.pa) : `not mapped: ${gw.why}`,
+    gw.pa !== null ? hex(gw.pa) : "not mapped",
     sw.pa !== null ? hex(sw.pa) : `none: ${sw.why}`,
   ]);
   out.push(...columns(rows));
+  if (gw.pa === null) out.push(`guest: ${gw.why}`);
   if (sw.pa === null) out.push(`shadow: ${shadowWhy(g, gw, vaddr)}`);
   else if (gw.pa !== null && gw.pa !== sw.pa) {
     out.push(
@@ -515,15 +522,12 @@ export function guestGdtText(g: Guest): string[] {
       String(i),
       hex((i << 3) | ((hi >> 13) & 3), 4),
       `${hex(lo)} ${hex(hi)}`,
-      host
-        ? "(the host's own entry: the CPU sees the host's descriptor here)"
-        : descriptorText(lo, hi),
+      host ? "(the host's own: the CPU sees the host's descriptor)" : descriptorText(lo, hi),
     ]);
   }
   return [
-    `guest GDT as the host holds it (LHCALL_LOAD_GDT_ENTRY / LOAD_TLS; DPL 0 fixed up to 1), CPU copy at host page ${
-      hex(g.gdt.page)
-    }`,
+    "guest GDT as the host holds it (LHCALL_LOAD_GDT_ENTRY / LOAD_TLS; DPL 0 fixed up to 1),",
+    `CPU copy at host page ${hex(g.gdt.page)}`,
     ...columns([["idx", "sel", "lo       hi", "descriptor"], ...rows]).map((l) => "  " + l),
   ];
 }

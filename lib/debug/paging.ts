@@ -14,7 +14,7 @@
  * @module
  */
 
-import { columns, hex, pad, pteFlags } from "./format.ts";
+import { columnGroups, columns, hex, pad, pteFlags } from "./format.ts";
 
 /** Reads a physical dword; null when the address is outside memory. */
 export type Read32 = (pa: number) => number | null;
@@ -209,7 +209,7 @@ export function dumpTables(read32: Read32, root: number, o: DumpOptions): string
     if (e === 0) continue;
     const at = hex((root & -4096) + i * 4);
     if ((e & 1) === 0) {
-      rows.push([`PDE ${idx(i)}`, linSpan(lin, 4 << 20), `[${at}]`, hex(e), "not present", ""]);
+      rows.push([`PDE ${idx(i)}`, hex(lin), `[${at}]`, hex(e), "not present", ""]);
       continue;
     }
     if ((e & 0x80) !== 0 && o.mode.pse) {
@@ -224,11 +224,20 @@ export function dumpTables(read32: Read32, root: number, o: DumpOptions): string
       const pa = (e & 0xffc00000) >>> 0;
       rows.push([
         n === 1 ? `PDE ${idx(i)}` : `PDE ${idx(i)}-${idx(j - 1)}`,
-        `${linSpan(lin, n * (4 << 20))} -> ${hex(pa)}-${hex(pa + n * (4 << 20) - 1)}`,
+        hex(lin),
         `[${at}]`,
         hex(e),
         pteFlags(e, "pde"),
         n === 1 ? "4 MiB page" : `${n} x 4 MiB pages`,
+      ]);
+      // The mapping itself, as the runs under a page table are shown.
+      rows.push([
+        "",
+        `${linSpan(lin, n * (4 << 20))} -> ${hex(pa)}-${hex(pa + n * (4 << 20) - 1)}`,
+        "",
+        "",
+        pteFlags(e, "pde"),
+        n === 1 ? "4 MiB" : `${n} x 4 MiB`,
       ]);
       i = j - 1;
       continue;
@@ -240,7 +249,7 @@ export function dumpTables(read32: Read32, root: number, o: DumpOptions): string
     if (table === null) {
       rows.push([
         `PDE ${idx(i)}`,
-        linSpan(lin, 4 << 20),
+        hex(lin),
         `[${at}]`,
         hex(e),
         pteFlags(e, "pde"),
@@ -253,12 +262,12 @@ export function dumpTables(read32: Read32, root: number, o: DumpOptions): string
     const where = o.where ? ` (${o.where(pt)})` : "";
     rows.push([
       `PDE ${idx(i)}`,
-      linSpan(lin, 4 << 20),
+      hex(lin),
       `[${at}]`,
       hex(e),
       pteFlags(e, "pde"),
-      `page table ${hex(pt)}${where}: ${n} present` +
-      (same !== undefined ? ` (also PDE ${idx(same)})` : ""),
+      `PT ${hex(pt)}${where}: ${plural(n, "pte")}` +
+      (same !== undefined ? ` (as PDE ${idx(same)})` : ""),
     ]);
     for (const r of compressRuns(table, lin, 4096, -4096)) {
       if (r.lin + r.count * 4096 - 1 < from || r.lin > to) continue;
@@ -281,7 +290,7 @@ export function dumpTables(read32: Read32, root: number, o: DumpOptions): string
     }
   }
   if (rows.length === 0) out.push("  (nothing mapped)");
-  for (const line of columns(rows)) out.push("  " + line);
+  for (const line of columnGroups(rows, (r) => (r[0] === "" ? 1 : 0))) out.push("  " + line);
   return out;
 }
 
@@ -312,22 +321,30 @@ function dumpPae(read32: Read32, root: number, o: DumpOptions): string[] {
         const pa = (e & 0xffe00000) >>> 0;
         rows.push([
           ` PDE ${idx(i2)}`,
-          `${linSpan(lin, 0x200000)} -> ${hex(pa)}-${hex(pa + 0x1fffff)}`,
+          hex(lin),
           `[${dat}]`,
           hex(e),
           pteFlags(e, "pde"),
           "2 MiB page",
+        ]);
+        rows.push([
+          "",
+          `${linSpan(lin, 0x200000)} -> ${hex(pa)}-${hex(pa + 0x1fffff)}`,
+          "",
+          "",
+          pteFlags(e, "pde"),
+          "2 MiB",
         ]);
         continue;
       }
       const table = readTable(read32, e & -4096, 512, 8);
       rows.push([
         ` PDE ${idx(i2)}`,
-        linSpan(lin, 0x200000),
+        hex(lin),
         `[${dat}]`,
         hex(e),
         pteFlags(e, "pde"),
-        `page table ${hex(e & -4096)}`,
+        `PT ${hex(e & -4096)}`,
       ]);
       if (table === null) continue;
       for (const r of compressRuns(table, lin, 4096, -4096)) {
@@ -336,7 +353,7 @@ function dumpPae(read32: Read32, root: number, o: DumpOptions): string[] {
       }
     }
   }
-  for (const line of columns(rows)) out.push("  " + line);
+  for (const line of columnGroups(rows, (r) => (r[0] === "" ? 1 : 0))) out.push("  " + line);
   return out;
 }
 

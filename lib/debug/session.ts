@@ -400,7 +400,8 @@ export class Session {
       lines.push(
         `lguest.ts: ${name} (${l.kernel.format === "elf" ? "ELF" : l.kernel.format}${
           syms ? `, ${plural(syms, "symbol")}` : ""
-        }) in ${l.ramSize >> 20} MiB under the lguest host, ${
+        }) in ${l.ramSize >> 20} MiB under the lguest host,`,
+        `  ${
           l.pgdir >= 0
             ? `2007 boot: launcher-built page tables at ${hex(l.pgdir)}`
             : "2011 boot: linear mode (no page tables yet)"

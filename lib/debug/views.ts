@@ -93,11 +93,12 @@ export function fpuText(d: Debugger): string[] {
   const rc = ["nearest", "down", "up", "zero"][(cw >> 10) & 3];
   const pc = ["single", "reserved", "double", "extended"][(cw >> 8) & 3];
   const out = [
-    `fcw ${hex(cw, 4)} (precision ${pc}, rounding ${rc}, masks ${hex(cw & 0x3f, 2)})  fsw ${
-      hex(sw, 4)
-    } (top ${f.top}, C3..C0 ${(sw >> 14) & 1}${(sw >> 10) & 1}${(sw >> 9) & 1}${
+    `fcw ${hex(cw, 4)} (precision ${pc}, rounding ${rc}, masks ${hex(cw & 0x3f, 2)})  ftw ${
+      hex(f.tw, 4)
+    }`,
+    `fsw ${hex(sw, 4)} (top ${f.top}, C3..C0 ${(sw >> 14) & 1}${(sw >> 10) & 1}${(sw >> 9) & 1}${
       (sw >> 8) & 1
-    }, exceptions ${hex(sw & 0x3f, 2)})  ftw ${hex(f.tw, 4)}`,
+    }, exceptions ${hex(sw & 0x3f, 2)})`,
   ];
   const rows: string[][] = [];
   for (let i = 0; i < 8; i++) {
