@@ -583,6 +583,40 @@ describe("hypercalls by hand", () => {
   });
 });
 
+describe("devices", () => {
+  it("shows each virtio function's status, features and queues as the driver sets them up", async () => {
+    const { l, s, out } = lguest(file("examples/lguest/virtio.elf"));
+    await s.exec("devices");
+    assert.deepEqual(out.splice(0).join("\n").split("\n"), [
+      "slot 0: host bridge (class 0x0600; reads as empty)",
+      `slot 1: virtio console (1af4:1043), IRQ 1, BAR0 0x01100000 (128 bytes, 72 of registers)`,
+      "  status 0x0 (reset), features offered 0x100000004, accepted 0x000000000, ISR 0",
+      "  queue 0 receiveq: size 256, disabled",
+      "  queue 1 transmitq: size 256, disabled",
+    ]);
+    assert.equal(l.guest.run(10_000_000), "dead");
+    await s.exec("devices");
+    const tx = l.console.queues[1];
+    assert.deepEqual(out.splice(0).join("\n").split("\n").slice(2), [
+      "  status 0xf ACKNOWLEDGE DRIVER FEATURES_OK DRIVER_OK, features offered 0x100000004, " +
+      "accepted 0x100000000, ISR 0",
+      "  queue 0 receiveq: size 8, desc 0x00101000 avail 0x00101100 used 0x00101200, " +
+      "next avail 0, used idx 0", // the posted receive buffer waits: no input yet
+      `  queue 1 transmitq: size 8, desc 0x${tx.desc.toString(16).padStart(8, "0")} avail ` +
+      `0x${tx.avail.toString(16).padStart(8, "0")} used 0x${
+        tx.used.toString(16).padStart(8, "0")
+      }` +
+      ", next avail 3, used idx 3",
+    ]);
+  });
+
+  it("is refused on the bare machine", async () => {
+    const { s, text } = bare(TICKER);
+    await s.exec("devices");
+    assert.match(text(), /devices needs the lguest launcher/);
+  });
+});
+
 describe("the command language", () => {
   it("answers every error in one line and goes on", async () => {
     const { s, text, out } = lguest(HELLO);

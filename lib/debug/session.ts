@@ -31,6 +31,7 @@ import { columns, cr0Text, cr4Text, hex, hexs } from "./format.ts";
 import { REGISTER_NAMES } from "./registers.ts";
 import { dumpTables, plural } from "./paging.ts";
 import { readSymbolFile, SYMBOL_FILE_MAX } from "./symbols.ts";
+import { devicesText } from "./devices_view.ts";
 import {
   guestGdtText,
   guestIdtText,
@@ -1245,6 +1246,21 @@ time, the async hypercall ring and what is queued in it, kernel_address…)
 and the host's side of the vCPU: halted or running, pending IRQs, the clock
 event, virtual time, TS, the kernel stack from SET_STACK, linear mode.`,
     run: (s) => s.out(lguestText(needGuest(s.dbg, "lguest"))),
+  },
+  {
+    names: ["devices"],
+    group: LGUEST,
+    usage: "devices",
+    summary: "the PCI slots: each virtio function, its status, features and queues",
+    help: `The launcher's PCI devices by slot: each virtio function's identity, IRQ
+and BAR0 window; the driver's status bits (ACKNOWLEDGE, DRIVER, FEATURES_OK,
+DRIVER_OK); the features offered and accepted; the ISR; and each queue's size,
+ring addresses, the next avail index the device will take and the used index.`,
+    run: (s) => {
+      const l = s.dbg.target.launcher;
+      if (!l) throw new DebugError("devices needs the lguest launcher (this is the bare machine)");
+      s.out(devicesText(l));
+    },
   },
   {
     names: ["hcalls"],

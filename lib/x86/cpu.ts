@@ -307,6 +307,8 @@ export class CPU {
    * never enters the TLB, so every access to it reaches the bus.
    */
   readonly bus: Bus = new Bus();
+  /** The bus's per-page MMIO map (1 = device memory), held here for the slow path. */
+  private readonly mmioPage: Uint8Array = this.bus.mmioPage;
 
   /**
    * Optional embedder hook for page faults (a hypervisor's demand paging):
@@ -786,7 +788,7 @@ export class CPU {
     if ((this.cr0 & CR0_PG) === 0) {
       const pa = lin >>> 0;
       if (
-        pa < this.mem.size && this.bus.mmioPage[page] === 0 &&
+        pa < this.mem.size && this.mmioPage[page] === 0 &&
         (this.tlbExclude === null || !this.tlbExclude(lin, pa))
       ) {
         if (this.tlbR[page] === 0 && this.tlbW[page] === 0) this.tlbRecord(page);
@@ -840,7 +842,7 @@ export class CPU {
   ): void {
     const page = lin >>> 12;
     if (pa >= this.mem.size || pa < 0) return; // beyond RAM: always the slow path
-    if (this.bus.mmioPage[pa >>> 12] !== 0) return; // device memory: always the bus
+    if (this.mmioPage[pa >>> 12] !== 0) return; // device memory: always the bus
     if (this.tlbExclude !== null && this.tlbExclude(lin, pa)) return; // watched: slow path
     const x = (pa ^ lin) & -4096;
     if (this.tlbR[page] === 0 && this.tlbW[page] === 0) this.tlbRecord(page);
@@ -939,7 +941,7 @@ export class CPU {
     const e = (write ? this.tlbW : this.tlbR)[lin >>> 12];
     if ((e & this.tlbMask) !== 0) return (e & -4096) ^ lin;
     const pa = this.translate(lin, write, this.cpl === 3);
-    if (this.bus.mmioPage[pa >>> 12] !== 0) return -1;
+    if (this.mmioPage[pa >>> 12] !== 0) return -1;
     if (this.tlbExclude !== null && this.tlbExclude(lin, pa)) return -1;
     return pa;
   }
@@ -1054,7 +1056,7 @@ export class CPU {
 
   /** Read `size` bytes at physical `pa`: RAM, a device on the bus, or all ones beyond both. */
   private physRead(pa: number, size: number): number {
-    if (this.bus.mmioPage[pa >>> 12] !== 0) return this.bus.read(pa, size);
+    if (this.mmioPage[pa >>> 12] !== 0) return this.bus.read(pa, size);
     if (pa >= 0 && pa + size <= this.mem.size) {
       return size === 1
         ? this.u8[pa]
@@ -1067,7 +1069,7 @@ export class CPU {
 
   /** Write `size` bytes at physical `pa` to RAM (dropping translated code there) or a device; ignored beyond both. */
   private physWrite(pa: number, v: number, size: number): void {
-    if (this.bus.mmioPage[pa >>> 12] !== 0) this.bus.write(pa, size, v);
+    if (this.mmioPage[pa >>> 12] !== 0) this.bus.write(pa, size, v);
     else if (pa >= 0 && pa + size <= this.mem.size) {
       if (this.codePage[pa >>> 12] !== 0) this.dropCodePage(pa >>> 12);
       if (size === 1) this.u8[pa] = v;
@@ -1179,7 +1181,7 @@ export class CPU {
       const pa = (e & this.tlbMask) !== 0
         ? (e & -4096) ^ lin
         : this.translate(lin, false, this.cpl === 3);
-      if (pa < 0 || pa >= this.mem.size || this.bus.mmioPage[pa >>> 12] !== 0) {
+      if (pa < 0 || pa >= this.mem.size || this.mmioPage[pa >>> 12] !== 0) {
         this.shutdown(`instruction fetch outside RAM at linear 0x${(lin >>> 0).toString(16)}`);
       }
       this.fetchXor = (pa ^ lin) & -4096;
@@ -1190,7 +1192,7 @@ export class CPU {
     let pa: number;
     if ((e & this.tlbMask) !== 0) pa = (e & -4096) ^ lin;
     else pa = this.translate(lin, false, user);
-    if (pa < 0 || pa >= this.mem.size || this.bus.mmioPage[pa >>> 12] !== 0) {
+    if (pa < 0 || pa >= this.mem.size || this.mmioPage[pa >>> 12] !== 0) {
       this.shutdown(`instruction fetch outside RAM at linear 0x${(lin >>> 0).toString(16)}`);
     }
     this.fetchPage = lin & -4096;
