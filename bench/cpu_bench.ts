@@ -9,7 +9,15 @@
  *       entry to the kernel entry (only when tests/debian_kernel.ts has cached
  *       the kernel), with the JIT and with a breakpoint (interpreter), and
  *       qemu-system-i386 (TCG) timed over the same stretch when QEMU and gdb
- *       are installed.
+ *       are installed;
+ *   (d) a Linux boot: the lguest guest kernel in $LGUEST_TS_GUEST_DIR
+ *       (bzImage and initrd.cpio.gz, whose /init prints "== init done ==" and
+ *       powers off) from its first instruction to the power-off, and to the
+ *       /init marker when the console shows it; skipped with a message when
+ *       the variable is not set.
+ *
+ * Arguments, when given, pick sections by name prefix (`alu_loop`,
+ * `page_walk`, `hello.elf`, `decompressor`, `linux`); none runs them all.
  *
  * Each figure is millions of guest instructions retired per second of wall
  * time, over a run long enough that start-up and JIT warm-up are a small part
@@ -28,6 +36,7 @@ import { CPU, Exit } from "../lib/x86/cpu.ts";
 import { PhysicalMemory } from "../lib/x86/memory.ts";
 import { BareMachine } from "../lib/boot/bare.ts";
 import { kernelLoadAddress, parseBzImage } from "../lib/boot/bzimage.ts";
+import { Launcher } from "../lib/boot/launcher.ts";
 import { cachedKernelPath } from "../tests/debian_kernel.ts";
 
 const here = (p: string) => new URL(p, import.meta.url);
@@ -122,21 +131,29 @@ function mips(r: { insns: number; seconds: number }): number {
   return Math.round(r.insns / r.seconds / 1e5) / 10;
 }
 
+/** The sections named on the command line (by prefix), or all of them. */
+const only = process.argv.slice(2);
+const want = (name: string) => only.length === 0 || only.some((o) => name.startsWith(o));
+
 const results: Record<string, { mips: number; insns: number; seconds: number }> = {};
 function record(name: string, r: { insns: number; seconds: number }) {
   results[name] = { mips: mips(r), insns: r.insns, seconds: Math.round(r.seconds * 1000) / 1000 };
 }
 
 // (a) tight ALU loop: warm up, then 60M iterations x 5 instructions.
-runFlat("guests/alu_loop.bin", (c) => (c.regs[1] = 2_000_000));
-record("alu_loop", runFlat("guests/alu_loop.bin", (c) => (c.regs[1] = 60_000_000)));
+if (want("alu_loop")) {
+  runFlat("guests/alu_loop.bin", (c) => (c.regs[1] = 2_000_000));
+  record("alu_loop", runFlat("guests/alu_loop.bin", (c) => (c.regs[1] = 60_000_000)));
+}
 
 // (b) a new page on every access: warm up, then 40000 passes x 1024 pages x 4 instructions.
-runFlat("guests/page_walk.bin", (c) => (c.regs[2] = 1000));
-record("page_walk", runFlat("guests/page_walk.bin", (c) => (c.regs[2] = 40_000)));
+if (want("page_walk")) {
+  runFlat("guests/page_walk.bin", (c) => (c.regs[2] = 1000));
+  record("page_walk", runFlat("guests/page_walk.bin", (c) => (c.regs[2] = 40_000)));
+}
 
 // The bare example program (DIV-heavy trial division, port I/O for output).
-{
+if (want("hello.elf")) {
   const m = new BareMachine(16);
   m.loadKernel(new Uint8Array(readFileSync(here("../examples/hello.elf"))));
   const r = m.run();
@@ -147,7 +164,7 @@ record("page_walk", runFlat("guests/page_walk.bin", (c) => (c.regs[2] = 40_000))
 // bzImage is already cached: the bench never downloads. First with a breakpoint on the
 // kernel entry (the interpreter, as the test runs), which gives the exact instruction
 // count; then the same count again with the JIT, which must stop at the same EIP.
-{
+if (want("decompressor")) {
   const path = cachedKernelPath();
   if (path === null) {
     console.error(
@@ -184,6 +201,43 @@ record("page_walk", runFlat("guests/page_walk.bin", (c) => (c.regs[2] = 40_000))
     const q = qemuDecompressorSeconds(path);
     if (typeof q === "number") record("decompressor (QEMU TCG)", { insns, seconds: q });
     else console.error(`decompressor (QEMU TCG): ${q}`);
+  }
+}
+
+// (d) A Linux boot under the lguest host, when a guest kernel is given: the whole run,
+// decompressor and kernel init included (mostly cold code, so translation cost counts).
+if (want("linux")) {
+  const dir = process.env.LGUEST_TS_GUEST_DIR;
+  if (!dir) {
+    console.error(
+      "linux boot: LGUEST_TS_GUEST_DIR is not set (a directory with bzImage and initrd.cpio.gz), skipped",
+    );
+  } else {
+    const MARKER = "== init done ==";
+    let text = "", markerAt = -1, markerSeconds = 0, t0 = 0;
+    const l = new Launcher({
+      memMiB: 64,
+      kernel: new Uint8Array(readFileSync(join(dir, "bzImage"))),
+      initrd: new Uint8Array(readFileSync(join(dir, "initrd.cpio.gz"))),
+      console: (b) => {
+        if (markerAt >= 0) return;
+        text = (text + String.fromCharCode(b)).slice(-MARKER.length);
+        if (text === MARKER) {
+          markerAt = l.guest.cpu.icount;
+          markerSeconds = (performance.now() - t0) / 1000;
+        }
+      },
+    });
+    const g = l.guest;
+    t0 = performance.now();
+    let stop;
+    do stop = g.run(1 << 24); while (stop === "budget");
+    const seconds = (performance.now() - t0) / 1000;
+    if (!g.poweredOff) throw new Error(`linux boot: ${stop} (${g.deathReason}), not a power-off`);
+    if (markerAt >= 0) {
+      record("linux boot (to /init marker)", { insns: markerAt, seconds: markerSeconds });
+    }
+    record("linux boot (to power-off)", { insns: g.cpu.icount, seconds });
   }
 }
 

@@ -2,12 +2,15 @@
  * `deno task bench`: run the CPU benchmark under Deno and under Bun and print
  * the figures (millions of guest instructions per second) as a table, ready
  * for README.md. Bun and Deno are the project's own npm dependencies.
+ * Arguments pick sections (see cpu_bench.ts), e.g. `deno task bench linux`;
+ * the Linux boot runs when LGUEST_TS_GUEST_DIR names a guest kernel's directory.
  *
  * @module
  */
 
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import process from "node:process";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const bin = (name: string) => `${root}node_modules/.bin/${name}`;
@@ -20,13 +23,15 @@ function runUnder(label: string, cmd: string, args: string[]): Figures | null {
     console.error(`${label}: failed (${r.error?.message ?? r.stderr.trim().split("\n").pop()})`);
     return null;
   }
+  if (r.stderr.trim() !== "") console.error(`${label}: ${r.stderr.trim()}`);
   const line = r.stdout.trim().split("\n").pop() ?? "{}";
   return JSON.parse(line) as Figures;
 }
 
+const sections = process.argv.slice(2);
 const runs: [string, Figures | null][] = [
-  ["Deno", runUnder("Deno", bin("deno"), ["run", "-A", "bench/cpu_bench.ts"])],
-  ["Bun", runUnder("Bun", bin("bun"), ["bench/cpu_bench.ts"])],
+  ["Deno", runUnder("Deno", bin("deno"), ["run", "-A", "bench/cpu_bench.ts", ...sections])],
+  ["Bun", runUnder("Bun", bin("bun"), ["bench/cpu_bench.ts", ...sections])],
 ];
 
 const names = [...new Set(runs.flatMap(([, f]) => (f ? Object.keys(f) : [])))];
