@@ -105,6 +105,7 @@ function launch(args: LauncherArgs, kernel: Uint8Array, out?: (b: number) => voi
     initrdName: args.initrd,
     block: args.block ? readFile(args.block) : undefined,
     rngSeed: args.rngSeed,
+    consoleInput: args.input ? readFile(args.input) : undefined,
     cmdline: args.kernelArgs.join(" "),
     pagetables: args.pagetables,
     pae: args.pae,

@@ -101,6 +101,7 @@ describe("launcher command line", () => {
     assert.equal(a.rngSeed, 1);
     assert.equal(parseLauncherArgs(["16", "k", "--rng=77"]).rngSeed, 77);
     assert.equal(parseLauncherArgs(["16", "k"]).rngSeed, undefined);
+    assert.equal(parseLauncherArgs(["--input=in.txt", "16", "k"]).input, "in.txt");
     assert.throws(() => parseLauncherArgs(["--rng=x", "16", "k"]), /--rng=SEED needs a number/);
   });
 

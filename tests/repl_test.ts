@@ -88,6 +88,25 @@ describe("repl.ts from the command line", () => {
     assert.match(b.err, /^\[halted with interrupts off: \d+ instructions/);
   });
 
+  it("--input, --block and --rng plug in the devices; the guest's driver reads the input", {
+    timeout: 60_000,
+  }, () => {
+    const dir = TMP;
+    writeFileSync(join(dir, "in.txt"), "from a file");
+    writeFileSync(join(dir, "disk.img"), new Uint8Array(4096));
+    const r = run([
+      "--run",
+      `--input=${join(dir, "in.txt")}`,
+      `--block=${join(dir, "disk.img")}`,
+      "--rng=9",
+      "16",
+      "examples/lguest/virtio.elf",
+    ]);
+    assert.equal(r.status, 0, r.err);
+    assert.match(r.out, /\nreceived: from a file\n/);
+    assert.doesNotMatch(r.out, /FAIL/);
+  });
+
   it("reports bad arguments in one line with status 2", { timeout: 60_000 }, () => {
     const r = run(["16", "no/such/file.elf"]);
     assert.equal(r.status, 2);

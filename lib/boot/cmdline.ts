@@ -30,6 +30,8 @@ export interface LauncherArgs {
   block?: string;
   /** Seed of a virtio entropy device (--rng[=SEED]). */
   rngSeed?: number;
+  /** A file whose bytes are the console's input (--input=FILE). */
+  input?: string;
   /** Initial page tables: "linear" (2011+, host fakes 1:1) or "launcher" (2007, built below the initrd). */
   pagetables: "linear" | "launcher";
   /** A PAE guest: the host builds PAE shadows (--pae). */
@@ -60,6 +62,8 @@ options (before the memory size, or right after the kernel file):
   --block=FILE         a virtio block device on FILE's contents (the guest's writes
                        stay in memory: the file is not changed)
   --rng[=SEED]         a virtio entropy device (seeded, so runs stay deterministic)
+  --input=FILE         FILE's bytes are the console's input, handed to the guest's
+                       receive buffers as it posts them
   --pagetables=MODE    linear (2011+, default) or launcher (2007: tables below the initrd)
   --pae                the guest uses PAE page tables (the host shadows them as PAE)
   --max-insns=N        stop after N guest instructions
@@ -119,6 +123,9 @@ export function parseLauncherArgs(argv: string[]): LauncherArgs {
         return true;
       case "--block":
         a.block = need();
+        return true;
+      case "--input":
+        a.input = need();
         return true;
       case "--rng": {
         const v = value === undefined ? 1 : Number(value);

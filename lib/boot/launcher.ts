@@ -87,6 +87,8 @@ export interface LaunchOptions {
    * seed (`--rng`; deterministic, unlike lguest's /dev/urandom).
    */
   rngSeed?: number;
+  /** Bytes for the console's input (its receive queue), held until the driver posts buffers. */
+  consoleInput?: Uint8Array;
 }
 
 /** Where the command line goes. */
@@ -193,6 +195,7 @@ export class Launcher {
       return f;
     };
     this.consolePci = plug(this.console);
+    if (o.consoleInput) this.console.input(o.consoleInput);
     if (o.block) plug(this.block = new VirtioBlock(host, o.block));
     if (o.rngSeed !== undefined) plug(this.rng = new VirtioRng(host, o.rngSeed));
     const bus = this.guest.cpu.bus;
