@@ -16,8 +16,10 @@
  *
  * With `--run` it boots the kernel under the lguest host and runs it to its
  * end: the guest's console goes to stdout; how it ended, the retired-instruction
- * count and MIPS go to stderr; the exit status is 0 for a power-off and 1 for
- * anything else. With `--bare --run` it runs the CPU alone (COM1 to stdout).
+ * count and MIPS go to stderr (on a terminal, a status line refreshed once a
+ * second while it runs); the exit status is 0 for a power-off, 130 after
+ * Ctrl-C and 1 for anything else (REPL_USAGE lists them all). With
+ * `--bare --run` it runs the CPU alone (COM1 to stdout).
  *
  * @module
  */
@@ -36,6 +38,7 @@ import { isElf, parseElf } from "./lib/boot/elf.ts";
 import { Debugger } from "./lib/debug/debugger.ts";
 import { helpLines, Session } from "./lib/debug/session.ts";
 import { BareTarget, LguestTarget, type Target } from "./lib/debug/target.ts";
+import { guestPhase, statusLine } from "./lib/debug/progress.ts";
 import pkg from "./package.json" with { type: "json" };
 
 /** What the REPL adds to the launcher's usage text. */
@@ -50,6 +53,22 @@ Without --run the guest stops at its first instruction and the REPL starts:
   stdin not a terminal   commands are read from it, one per line, the same way
 Addresses are hex (0n10 is decimal ten); counts are decimal (step 10, x/16b).
 An empty line repeats step or next.
+
+--run on a terminal shows a status line on stderr, refreshed once a second:
+instructions, MIPS, virtual time and the guest's phase (decompressing, starting,
+linear mode, kernel). Ctrl-C stops the guest and prints the summary.
+
+Exit status:
+  0      --run: the guest powered off; --bare --run: it halted (cli; hlt);
+         the REPL: every command succeeded, or 'quit'
+  1      --run: the guest died, crashed or halted for good, or --max-insns ran
+         out; --bare --run: an unhandled exception or a shutdown;
+         the REPL (-x, -c, a pipe): a command failed
+  2      bad arguments, or a kernel/initrd file that cannot be used
+  3      --bare --run: --max-insns ran out
+  N      the REPL: 'quit N'; --bare --run: (V << 1) | 1 for a write of V to
+         port 0x501 (QEMU's isa-debug-exit)
+  130    --run: stopped by Ctrl-C
 
 REPL commands:`;
 
@@ -81,18 +100,107 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const kernel = readFile(args.kernel);
-  if (args.run) return args.bare ? runBare(args, kernel) : runLguest(args, kernel);
+  if (args.run) return await (args.bare ? runBare(args, kernel) : runLguest(args, kernel));
   return await repl(args, kernel);
 }
 
-function runBare(args: LauncherArgs, kernel: Uint8Array): number {
-  const m = new BareMachine(args.memMiB, (b) => process.stdout.write(String.fromCharCode(b)));
+/** Instructions run between looks at the clock, the status line and Ctrl-C in --run. */
+const RUN_SLICE = 1 << 22;
+
+/**
+ * The one-line status of a --run on a terminal: written to stderr about once
+ * a second, erased before the guest prints and at the end. Off when stderr is
+ * not a terminal. It is not drawn while the guest's last line is unfinished on
+ * the same terminal, so no guest output is overwritten.
+ */
+class RunStatus {
+  private shown = false;
+  private last = performance.now();
+  private guestMidLine = false;
+  private interrupted = false;
+  private readonly onSigint = () => (this.interrupted = true);
+  readonly t0 = performance.now();
+  constructor(private readonly tty = process.stderr.isTTY === true) {
+    process.on("SIGINT", this.onSigint);
+  }
+
+  /** Ctrl-C was pressed (the run stops at the end of its slice). */
+  get stopped(): boolean {
+    return this.interrupted;
+  }
+
+  /** Seconds since the run started. */
+  get seconds(): number {
+    return (performance.now() - this.t0) / 1000;
+  }
+
+  /** A guest console byte: erase the status line first, then print it. */
+  guestByte(b: number): void {
+    this.clear();
+    process.stdout.write(String.fromCharCode(b));
+    this.guestMidLine = b !== 10;
+  }
+
+  /** Redraw the status line if a second has passed. */
+  tick(text: () => string): void {
+    if (!this.tty || (this.guestMidLine && process.stdout.isTTY)) return;
+    const now = performance.now();
+    if (now - this.last < 1000) return;
+    this.last = now;
+    const cols = Math.max(20, (process.stderr.columns ?? 80) - 1);
+    process.stderr.write(`\r\x1b[K[${text()}]`.slice(0, cols + 5));
+    this.shown = true;
+  }
+
+  /** Erase the status line. */
+  clear(): void {
+    if (!this.shown) return;
+    process.stderr.write("\r\x1b[K");
+    this.shown = false;
+  }
+
+  /** The end: erase the line, stop listening for Ctrl-C. */
+  done(): void {
+    this.clear();
+    process.off("SIGINT", this.onSigint);
+  }
+}
+
+/** Let the event loop in (Ctrl-C, output) between slices of a run. */
+function breathe(): Promise<void> {
+  return new Promise((r) => setTimeout(r, 0));
+}
+
+/** Run the CPU alone to its end (or Ctrl-C); returns the exit status. */
+async function runBare(args: LauncherArgs, kernel: Uint8Array): Promise<number> {
+  const st = new RunStatus();
+  const m = new BareMachine(args.memMiB, (b) => st.guestByte(b));
   m.loadKernel(kernel, args.kernel, args.kernelArgs.join(" "));
-  const r = m.run(args.maxInsns);
-  const mips = r.seconds > 0 ? (r.instructions / r.seconds / 1e6).toFixed(1) : "-";
-  process.stderr.write(
-    `[${r.message}: ${r.instructions} instructions in ${r.seconds.toFixed(3)} s, ${mips} MIPS]\n`,
-  );
+  const cpu = m.cpu;
+  let r;
+  try {
+    for (;;) {
+      const limit = args.maxInsns > 0
+        ? Math.min(args.maxInsns, cpu.icount + RUN_SLICE)
+        : cpu.icount + RUN_SLICE;
+      r = m.run(limit);
+      const mine = r.reason === "limit" && !(args.maxInsns > 0 && cpu.icount >= args.maxInsns);
+      if (!mine) break;
+      if (st.stopped) {
+        r = { ...r, status: 130, message: "interrupted (Ctrl-C)" };
+        break;
+      }
+      st.tick(() =>
+        statusLine({ instructions: cpu.icount, seconds: st.seconds, phase: "bare machine" })
+      );
+      await breathe();
+    }
+  } finally {
+    st.done();
+  }
+  const secs = st.seconds, n = cpu.icount;
+  const mips = secs > 0 ? (n / secs / 1e6).toFixed(1) : "-";
+  process.stderr.write(`[${r.message}: ${n} instructions in ${secs.toFixed(3)} s, ${mips} MIPS]\n`);
   return r.status;
 }
 
@@ -113,22 +221,40 @@ function launch(args: LauncherArgs, kernel: Uint8Array, out?: (b: number) => voi
   });
 }
 
-/** Boot `kernel` under the lguest host and run it to its end; returns the exit status. */
-function runLguest(args: LauncherArgs, kernel: Uint8Array): number {
-  const l = launch(args, kernel, (b) => process.stdout.write(String.fromCharCode(b)));
+/** Boot `kernel` under the lguest host and run it to its end (or Ctrl-C); returns the exit status. */
+async function runLguest(args: LauncherArgs, kernel: Uint8Array): Promise<number> {
+  const st = new RunStatus();
+  const l = launch(args, kernel, (b) => st.guestByte(b));
   const g = l.guest;
-  const t0 = performance.now();
   let stop;
-  for (;;) {
-    const slice = args.maxInsns > 0 ? Math.min(1 << 24, args.maxInsns - g.cpu.icount) : 1 << 24;
-    if (slice <= 0) {
-      stop = "limit";
-      break;
+  try {
+    for (;;) {
+      const slice = args.maxInsns > 0
+        ? Math.min(RUN_SLICE, args.maxInsns - g.cpu.icount)
+        : RUN_SLICE;
+      if (slice <= 0) {
+        stop = "limit";
+        break;
+      }
+      stop = g.run(slice);
+      if (stop !== "budget") break;
+      if (st.stopped) {
+        stop = "interrupted";
+        break;
+      }
+      st.tick(() =>
+        statusLine({
+          instructions: g.cpu.icount,
+          seconds: st.seconds,
+          phase: guestPhase(g, l.kernel.format),
+        })
+      );
+      await breathe();
     }
-    stop = g.run(slice);
-    if (stop !== "budget") break;
+  } finally {
+    st.done();
   }
-  const secs = (performance.now() - t0) / 1000;
+  const secs = st.seconds;
   const n = g.cpu.icount;
   const why = stop === "dead"
     ? g.deathReason
@@ -136,12 +262,14 @@ function runLguest(args: LauncherArgs, kernel: Uint8Array): number {
     ? "halted with no timer armed and no interrupt pending"
     : stop === "limit"
     ? `stopped after ${n} instructions (--max-insns)`
+    : stop === "interrupted"
+    ? `interrupted (Ctrl-C) in phase '${guestPhase(g, l.kernel.format)}'`
     : `stopped: ${stop}`;
   const mips = secs > 0 ? (n / secs / 1e6).toFixed(1) : "-";
   process.stderr.write(
     `[lguest: ${why}; ${n} instructions in ${secs.toFixed(3)} s, ${mips} MIPS]\n`,
   );
-  return g.poweredOff ? 0 : 1;
+  return stop === "interrupted" ? 130 : g.poweredOff ? 0 : 1;
 }
 
 // ------------------------------------------------------------------ the REPL

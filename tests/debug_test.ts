@@ -34,6 +34,7 @@ import {
 import { disassemble, loadDisassembler } from "../lib/debug/disasm.ts";
 import { elf32, R, X86 } from "../lib/debug/guest_builder.ts";
 import { pteFlags } from "../lib/debug/format.ts";
+import { guestPhase, statusLine } from "../lib/debug/progress.ts";
 
 const file = (p: string) => new Uint8Array(readFileSync(new URL(`../${p}`, import.meta.url)));
 const HELLO = file("examples/lguest/hello.elf");
@@ -933,5 +934,32 @@ describe("symbol files", () => {
       assert.ok(m, `${elf}: no _start in its map`);
       assert.equal(parseInt(m[1], 16), entry, elf);
     }
+  });
+});
+
+describe("progress of a long run", () => {
+  it("names the guest's phase from the host's state", async () => {
+    const { dbg, g } = lguest(PAGING);
+    assert.equal(guestPhase(g, "elf"), "starting");
+    assert.equal(guestPhase(g, "bzImage"), "decompressing"); // a bzImage before lguest_init
+    dbg.breakHcall(LHCALL.NEW_PGTABLE);
+    await dbg.continue();
+    assert.equal(guestPhase(g, "elf"), "linear mode"); // initialised, no tables of its own yet
+    dbg.delete();
+    await dbg.step();
+    assert.equal(guestPhase(g, "elf"), "kernel");
+    await dbg.continue();
+    assert.equal(guestPhase(g, "elf"), "ended");
+  });
+
+  it("says instructions, MIPS, virtual time and phase in one line", () => {
+    assert.equal(
+      statusLine({ instructions: 123_456_789, seconds: 2, phase: "linear mode" }),
+      "123,456,789 instructions  61.7 MIPS  virtual 0.123 s  linear mode",
+    );
+    assert.equal(
+      statusLine({ instructions: 0, seconds: 0, phase: "" }),
+      "0 instructions  - MIPS  virtual 0.000 s",
+    );
   });
 });

@@ -17,6 +17,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { elf32, R, X86 } from "../lib/debug/guest_builder.ts";
+import { LHCALL } from "../lib/lguest/abi.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
@@ -71,6 +73,11 @@ describe("repl.ts from the command line", () => {
       assert.ok(r.out.includes(c), c);
     }
     assert.match(r.out, /~\/\.lguest_ts_history/);
+    // The exit statuses, each documented.
+    for (const st of ["0 ", "1 ", "2 ", "3 ", "N ", "130 "]) {
+      assert.match(r.out, new RegExp(`\\n  ${st} +\\S`), `status ${st}`);
+    }
+    assert.match(r.out, /130 +--run: stopped by Ctrl-C/);
   });
 
   it("--run keeps its behaviour: output, reason on stderr, status 0 for power-off", {
@@ -105,6 +112,38 @@ describe("repl.ts from the command line", () => {
     assert.equal(r.status, 0, r.err);
     assert.match(r.out, /\nreceived: from a file\n/);
     assert.doesNotMatch(r.out, /FAIL/);
+  });
+
+  it("--run: Ctrl-C stops the guest and prints the summary; status 130; no status line in a pipe", {
+    timeout: 60_000,
+  }, async () => {
+    // An lguest guest that initialises and then counts for ever.
+    const a = new X86(0x100000);
+    a.label("_start").movImm(R.ESP, "stack_top").hcall(LHCALL.LGUEST_INIT, "lguest_data");
+    a.label("spin").incMem("count").jmp("spin");
+    a.align(4).label("count").dd(0);
+    a.lguestData().align(16).zeros(4096).label("stack_top");
+    const elf = join(TMP, "counter.elf");
+    writeFileSync(elf, elf32({ entry: a.addr("_start"), segments: [a.segment()] }));
+    for (const argv of [["--run", "16", elf], ["--bare", "--run", "16", "examples/ticker.elf"]]) {
+      const [cmd, args] = repl(argv);
+      const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "", err = "";
+      child.stdout.on("data", (b) => (out += b));
+      child.stderr.on("data", (b) => (err += b));
+      const status = new Promise<number | null>((r) => child.on("close", r));
+      await pause(2500);
+      assert.equal(err, "", "nothing on stderr while it runs, when stderr is not a terminal");
+      spawnSync("kill", ["-INT", String(child.pid)]);
+      assert.equal(await status, 130, out + err);
+      assert.doesNotMatch(out + err, /\x1b/);
+      assert.match(
+        err,
+        argv[0] === "--bare"
+          ? /^\[interrupted \(Ctrl-C\): \d+ instructions in [\d.]+ s, [\d.]+ MIPS\]\n$/
+          : /^\[lguest: interrupted \(Ctrl-C\) in phase 'linear mode'; \d+ instructions in [\d.]+ s, [\d.]+ MIPS\]\n$/,
+      );
+    }
   });
 
   it("reports bad arguments in one line with status 2", { timeout: 60_000 }, () => {
@@ -449,6 +488,31 @@ describe("a real terminal (tmux)", () => {
       p.keys("Enter");
       await p.waitFor((s) => /\[\d+\] interrupted/.test(s), "interrupt");
       await p.prompt();
+    } finally {
+      p.close();
+    }
+  });
+
+  it("--run on a terminal: a status line once a second, Ctrl-C prints the summary", {
+    timeout: 60_000,
+  }, async () => {
+    const p = new Pane(["--bare", "--run", "16", "examples/ticker.elf"]);
+    try {
+      const s = await p.waitFor(
+        (s) =>
+          /\[[\d,]+ instructions {2}[\d.]+ MIPS {2}virtual [\d.]+ s {2}bare machine\]/.test(s) &&
+          s.includes("tick 1"),
+        "the status line after a tick",
+      );
+      assert.match(s, /ticker: counting forever\n(\[.*\])?tick 1\n/);
+      p.keys("C-c");
+      const end = await p.waitFor((s) => s.includes("[exit 130]"), "the end");
+      assert.match(
+        end,
+        /\[interrupted \(Ctrl-C\): \d+ instructions in [\d.]+ s, [\d.]+ MIPS\]\n\[exit 130\]/,
+      );
+      // The status line was erased: no line holds it and a tick together.
+      assert.doesNotMatch(end, /tick \d+\[[\d,]+ instructions/);
     } finally {
       p.close();
     }
