@@ -166,13 +166,13 @@ describe("lguest: guest accesses to the console's BAR0 go through the bus", () =
     const l = new Launcher({ memMiB: RAM_MIB, kernel });
     let stop = "";
     assert.doesNotThrow(() => (stop = l.guest.run(1_000_000)));
-    return { l, g: l.guest, stop, out: l.text() };
+    return { l, g: l.guest, stop, out: l.text(), a };
   }
 
   it("a REP STOSD from emerg_wr on prints once, then dies at the end of the registers", () => {
     const r = guest((a) => {
-      a.movImm(R.EAX, 0x68).movImm(R.EDI, EMERG_WR).movImm(R.ECX, 3);
-      a.db(0xfc, 0xf3, 0xab); // cld; rep stosd
+      a.movImm(R.EAX, 0x68).movImm(R.EDI, EMERG_WR).movImm(R.ECX, 0x40000000);
+      a.label("rep").db(0xfc, 0xf3, 0xab); // cld; rep stosd (a billion of them)
     });
     assert.equal(r.stop, "dead");
     assert.equal(r.out, "h");
@@ -180,6 +180,10 @@ describe("lguest: guest accesses to the console's BAR0 go through the bus", () =
       r.g.deathReason,
       "virtio console: write of 4 bytes at BAR0 offset 0x48, outside its 72 bytes of registers",
     );
+    // The REP stopped right after the iteration that killed the guest, restartable.
+    assert.equal(r.g.cpu.regs[R.ECX], 0x40000000 - 2);
+    assert.equal(r.g.cpu.regs[R.EDI], EMERG_WR + 8);
+    assert.equal(r.g.cpu.eip, r.a.addr("rep") + 1, "EIP at the REP prefix (after CLD)");
   });
 
   it("an OR on a register and a MOVSD per character reach the device", () => {

@@ -126,6 +126,13 @@ export function stringOp(cpu: CPU, op: number): void {
       if ((pfx & P_REPZ) !== 0 ? !zf : zf) return;
     }
     if (c === 0) return;
+    // Something asked the run loop to stop (an interrupt raised, a device that
+    // killed its guest): a REP is interruptible between iterations, so end it
+    // here and let it restart at its first prefix, the registers as they are.
+    if (cpu.stopRequested) {
+      cpu.eip = cpu.instrStart;
+      return;
+    }
   }
 }
 
