@@ -8,8 +8,9 @@
  *   deno task fuzz --seed 1234 --kind pae [--insns 400000]     (replay one)
  *
  * Each seed runs once per page-table geometry (non-PAE and PAE); every tenth
- * seed runs twice, the second time audited every 997 instructions, and must
- * give the same fingerprint (determinism, whatever the slicing). The runs
+ * seed runs twice, the second time audited every 997 instructions and without
+ * the translator, and must give the same fingerprint (determinism, whatever
+ * the slicing, with or without translated code). The runs
  * happen in a worker (tools/fuzz_worker.ts) watched by the wall clock: one
  * that gives no result in two minutes (`--wall-seconds`) is a hang, whatever the host was doing.
  * It prints
@@ -120,25 +121,27 @@ const report = (final: boolean) => {
 // The runs happen in a worker, so a host that hangs inside one is caught by the wall clock.
 const WALL_MS = num("wall-seconds", 120) * 1000;
 let worker: Worker | null = null;
-const runJob = (job: FuzzJob): Promise<{ first: FuzzRun; again: FuzzRun | null } | null> => {
+type JobResult = { first: FuzzRun; again: FuzzRun | null } | { error: string };
+const runJob = (job: FuzzJob): Promise<JobResult> => {
   worker ??= new Worker(new URL("./fuzz_worker.ts", import.meta.url).href, { type: "module" });
   const w = worker;
   return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      w.terminate();
-      worker = null;
-      resolve(null);
-    }, WALL_MS);
-    w.onmessage = (e) => {
+    const end = (r: JobResult) => {
       clearTimeout(timer);
-      resolve(e.data);
+      if ("error" in r) {
+        w.terminate();
+        worker = null;
+      }
+      resolve(r);
     };
+    const timer = setTimeout(
+      () => end({ error: `hang (no result in ${WALL_MS / 1000} s of wall clock)` }),
+      WALL_MS,
+    );
+    w.onmessage = (e) => end(e.data);
     w.onerror = (e) => {
       e.preventDefault();
-      clearTimeout(timer);
-      w.terminate();
-      worker = null;
-      resolve(null);
+      end({ error: `threw (in the worker: ${e.message})` });
     };
     w.postMessage(job);
   });
@@ -150,9 +153,10 @@ for (let seed = first; performance.now() < deadline && (count === 0 || seeds < c
     const out = await runJob({ seed, kind, options, twice });
     const replay = `\n    replay: ${replayCommand(seed, kind, options)}`;
     runs += twice ? 2 : 1;
-    if (out === null) {
-      const msg = `${kind} seed ${seed}: hang (no result in ${WALL_MS / 1000} s of wall clock)`;
-      endings.set("hang", (endings.get("hang") ?? 0) + 1);
+    if ("error" in out) {
+      const msg = `${kind} seed ${seed}: ${out.error}`;
+      const key = out.error.split(" ")[0];
+      endings.set(key, (endings.get(key) ?? 0) + 1);
       failures.push(msg + replay);
       console.log(`FAIL ${msg}${replay}`);
       continue;

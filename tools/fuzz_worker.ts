@@ -23,7 +23,7 @@ export interface FuzzJob {
 self.onmessage = (e: MessageEvent<FuzzJob>) => {
   const { seed, kind, options, twice } = e.data;
   const first = fuzzOne(seed, kind, options);
-  // The second run is audited at other points: slicing must not change the result.
-  const again = twice ? fuzzOne(seed, kind, { ...options, auditEvery: 997 }) : null;
+  // The second run is audited at other points, interpreted only: neither may change the result.
+  const again = twice ? fuzzOne(seed, kind, { ...options, auditEvery: 997, jit: false }) : null;
   self.postMessage({ first, again });
 };

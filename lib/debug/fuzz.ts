@@ -1,6 +1,7 @@
 /**
  * The host fuzzer's runner: boot one seeded hostile guest (fuzz_guest.ts)
- * under the launcher and run it in slices, auditing the host's invariants
+ * under the launcher, with the console, a 64 KiB virtio disk and the entropy
+ * device plugged in, and run it in slices, auditing the host's invariants
  * (lguest/audit.ts) after every slice, until its budget ends or it dies.
  *
  * A run fails when the host throws, when the audit finds a violation, when
@@ -45,6 +46,8 @@ export interface FuzzOptions {
   stallEvents?: number;
   /** Console bytes the launcher is told to keep, and may keep (default 4096). */
   outputCap?: number;
+  /** Translate hot guest code (default true; the interpreter alone must give the same run). */
+  jit?: boolean;
 }
 
 /** What one run did. */
@@ -86,7 +89,11 @@ const DEFAULTS: Required<FuzzOptions> = {
   sliceWallMs: 20_000,
   stallEvents: 200_000,
   outputCap: 4096,
+  jit: true,
 };
+
+/** The fuzz guests' disk (a virtio block device in slot 2): 64 KiB of zeros. */
+const FUZZ_DISK_BYTES = 65536;
 
 /** Did the run find a host failure? */
 export function isFailure(r: FuzzRun): boolean {
@@ -114,9 +121,12 @@ export function fuzzOne(seed: number, kind: FuzzKind, options: FuzzOptions = {})
     hostPages: fg.hostPages,
     pae: fg.pae,
     pagetables: fg.pagetables,
+    block: new Uint8Array(FUZZ_DISK_BYTES),
+    rngSeed: seed,
     outputBytes: o.outputCap,
   });
   const g = l.guest, cpu = g.cpu;
+  cpu.jit = o.jit;
   let ending: FuzzEnding = "budget", reason = "", audits = 0;
   let violations: string[] = [];
 

@@ -12,7 +12,7 @@
  *
  * It builds its own page tables in its image — several address spaces (more
  * than the host caches), a shared kernel table, an alias of it in the kernel
- * half, a table mapping the device window (the console's BAR0) identically,
+ * half, a table mapping the device window (the devices' BAR0s) identically,
  * "playground" tables — in non-PAE or PAE form, and its blocks then do, in a
  * seeded random order: valid and wild hypercalls; page-table edits written
  * into its tables, in benign and hostile shapes (a directory entry without
@@ -20,10 +20,11 @@
  * device window, in the host's pool, above 4 GiB), reported to the host or
  * not; loads and stores everywhere (its playground, the kernel half, the
  * switcher's GDT page, its own tables and code); sweeps over many 4 MiB
- * regions (to run the host's page pool dry); MMIO to every offset of BAR0 in
- * every width; PCI configuration through 0xCF8/0xCFC (moving BAR0, the
- * PCI_CFG window); the clock event, IRQs and HALT; batches in the async
- * hypercall ring; ring-3 excursions (IRET to user segments, back through
+ * regions (to run the host's page pool dry); MMIO to the devices' registers
+ * (and, rarely, at wrong widths and past them); PCI configuration through 0xCF8/0xCFC (moving BAR0, the
+ * PCI_CFG window); the virtio devices (console, block, entropy) brought up as
+ * a driver does and fed descriptor chains, mostly well-formed, some not; the
+ * clock event, IRQs and HALT; batches in the async hypercall ring; ring-3 excursions (IRET to user segments, back through
  * `int $0x80` or a fault); GDT, TLS and segment-register games; privileged
  * instructions at ring 1 and 3; bursts of console output; and random bytes.
  * The chain loops, so a guest that survives runs until its budget ends.
@@ -82,8 +83,53 @@ const KERNEL_CS = 0x61, KERNEL_DS = 0x69, USER_CS = 0x73, USER_DS = 0x7b;
 const KERNEL_HALF = 0xc0000000;
 const SWITCHER = 0xffc00000;
 const EMERG_WR = BAR + 68;
-/** BAR0's size and the console's register file in it (device config ends at 72). */
-const BAR_SIZE = 128, CONSOLE_REGS = 72;
+/** The console's register file in its BAR0 (its device config ends at 72). */
+const CONSOLE_REGS = 72;
+
+/** A virtio device as the launcher plugs it (console, block, entropy: slots 1, 2, 3). */
+interface Device {
+  name: string;
+  /** BAR0's guest-physical address. */
+  bar: number;
+  /** BAR0's size, and the bytes of it that hold registers. */
+  barSize: number;
+  regs: number;
+  /** Number of virtqueues. */
+  queues: number;
+  /** The low feature word it offers. */
+  featuresLo: number;
+}
+/** The devices the fuzzer's launcher plugs, where the launcher puts them. */
+const DEVICES: readonly Device[] = [
+  { name: "console", bar: BAR, barSize: 128, regs: 72, queues: 2, featuresLo: 1 << 2 },
+  { name: "block", bar: BAR + 0x80, barSize: 128, regs: 96, queues: 1, featuresLo: 1 << 2 },
+  { name: "rng", bar: BAR + 0x100, barSize: 64, regs: 60, queues: 1, featuresLo: 0 },
+];
+/** Common-configuration registers any driver may read (or select) at any time: offset, width, write. */
+const SAFE_REGS: readonly [number, number, boolean][] = [
+  [0, 4, false],
+  [8, 4, false],
+  [18, 2, false],
+  [20, 1, false],
+  [21, 1, false],
+  [22, 2, false],
+  [22, 2, true],
+  [24, 2, false],
+  [26, 2, false],
+  [28, 2, false],
+  [30, 2, false],
+  [32, 4, false],
+  [40, 4, false],
+  [48, 4, false],
+  [58, 1, false],
+];
+/** The guest's virtqueues and their buffers: [VQ_RINGS, VQ_BUFS) and [VQ_BUFS, TABLES). */
+const VQ_RINGS = 0x180000, VQ_BUFS = 0x1c0000;
+/** Where the rings of queue `q` of device `d` live, and their size. */
+function vring(d: Device, q: number): { desc: number; avail: number; used: number; size: number } {
+  const base = VQ_RINGS + (DEVICES.indexOf(d) * 2 + q) * 0x2000;
+  return { desc: base, avail: base + 0x800, used: base + 0x1000, size: 16 };
+}
 
 /** xorshift32: the same sequence on every runtime. */
 export function rng(seed: number): () => number {
@@ -453,47 +499,129 @@ export function buildFuzzGuest(seed: number, kind: FuzzKind): FuzzGuest {
     }
   };
 
+  /** A register access to device `d`'s BAR0: `size` bytes at `off`, a store of `v` or a load. */
+  const barAccess = (d: Device, off: number, size: number, v: number | null) => {
+    const addr = d.bar + off;
+    if (v === null) {
+      if (size === 4) a.load(R.EAX, addr);
+      else a.db(...(size === 2 ? [0x66, 0x8b, 0x05] : [0x8a, 0x05])).dd(addr); // mov ax/al, [m]
+    } else if (size === 4) movMem(addr, v);
+    else if (size === 2) a.db(0x66, 0xc7, 0x05).dd(addr).db(v & 0xff, (v >> 8) & 0xff);
+    else a.db(0xc6, 0x05).dd(addr).db(v & 0xff);
+  };
+
   const mmio = () => {
-    const form = r() % 7;
-    const size = form <= 1 || form === 6 ? 4 : form <= 3 ? 2 : 1;
-    // A driver that breaks the virtio protocol — a register at the wrong width,
-    // past the register file, a status bit out of order, a queue set up too
-    // early — is the guest's error (lguest's launcher exits, §9.3), so such
-    // accesses are rare (3%): the rest are ones a driver may make in any state.
+    const d = pick(DEVICES);
     const x = r() % 1000;
-    let off = x < 985 ? below(CONSOLE_REGS - size + 1) : x < 995 // straddling the register file's end or BAR0's, or in between
-      ? pick([CONSOLE_REGS, BAR_SIZE, CONSOLE_REGS + below(BAR_SIZE - CONSOLE_REGS)]) - 1 -
-        below(size)
-      : BAR_SIZE + below(4096 - BAR_SIZE);
-    const addr0 = chance(0.85) ? BAR : DEV + below(256) * 4096 + (r() % 4096) - off;
-    const reg = pick([0, 1, 2, 3, 5, 6, 7]); // never ESP: the guest keeps its stack
-    let f = form;
-    if (x >= 15 && x < 985) {
-      // Harmless in every state: reads of the selects, queue registers and ISR;
-      // writes of any value to the selects and emerg_wr (a byte write becomes a read).
-      if (f === 4) f = 5;
-      const legal = f === 0
-        ? [0, 68]
-        : f === 2
-        ? [22]
-        : f === 6
-        ? [0]
-        : size === 4
-        ? [0, 8, 32, 36, 40, 44, 48, 52]
-        : size === 2
-        ? [18, 22, 24, 26, 28, 30]
-        : [20, 21, 58];
-      off = legal[off % legal.length];
+    if (x < 995) {
+      // Registers any driver may touch at any time, at their widths (reads and selects).
+      const [off, size, write] = pick(SAFE_REGS);
+      barAccess(d, off, size, write ? below(d.queues + 1) : null);
+      return;
     }
-    const addr = addr0 + off;
-    if (f === 0) a.db(0x89, (reg << 3) | 5).dd(addr); // mov [m], r32
-    else if (f === 1) a.db(0x8b, (reg << 3) | 5).dd(addr); // mov r32, [m]
-    else if (f === 2) a.db(0x66, 0x89, (reg << 3) | 5).dd(addr); // mov [m], r16
-    else if (f === 3) a.db(0x66, 0x8b, (reg << 3) | 5).dd(addr);
-    else if (f === 4) a.db(0x88, (reg << 3) | 5).dd(addr); // mov [m], r8
-    else if (f === 5) a.db(0x8a, (reg << 3) | 5).dd(addr);
-    else if (chance(0.5)) movMem(addr, r()); // mov dword [m], imm32
-    else a.db(0x01, 0x05).dd(addr); // add [m], eax (read-modify-write)
+    // Anything else: a width, an offset, a protocol step out of turn, an access past the
+    // register file or BAR0 (the device ends the guest for most of these, as lguest's launcher).
+    const size = pick([1, 2, 4]);
+    const y = r() % 3;
+    const off = y === 0
+      ? below(d.regs)
+      : y === 1
+      ? pick([d.regs, d.barSize]) - 1 - below(size)
+      : d.barSize + below(256);
+    if (chance(0.5)) barAccess(d, off, size, null);
+    else barAccess(d, off, size, r());
+    if (chance(0.3)) a.db(0x01, 0x05).dd(d.bar + off); // add [m], eax (read-modify-write)
+  };
+
+  /** Bring device `d` up as a driver does: reset, ACKNOWLEDGE, DRIVER, features, queues, DRIVER_OK. */
+  const virtioInit = () => {
+    const d = pick(DEVICES);
+    const slip = chance(0.01); // one step out of turn somewhere (the device ends the guest)
+    const steps: (() => void)[] = [];
+    steps.push(() => barAccess(d, 20, 1, 0)); // reset
+    steps.push(() => barAccess(d, 20, 1, 1)); // ACKNOWLEDGE
+    steps.push(() => barAccess(d, 20, 1, 3)); // DRIVER
+    steps.push(() => {
+      barAccess(d, 0, 4, 1); // device_feature_select 1
+      barAccess(d, 4, 4, null);
+      barAccess(d, 8, 4, 1); // driver_feature_select 1: VERSION_1
+      barAccess(d, 12, 4, 1);
+      barAccess(d, 8, 4, 0);
+      barAccess(d, 12, 4, chance(0.5) ? d.featuresLo : 0);
+    });
+    steps.push(() => barAccess(d, 20, 1, 11)); // FEATURES_OK
+    for (let q = 0; q < d.queues; q++) {
+      const ring = vring(d, q);
+      steps.push(() => {
+        barAccess(d, 22, 2, q); // queue_select
+        barAccess(d, 24, 2, ring.size);
+        barAccess(d, 32, 4, ring.desc);
+        barAccess(d, 40, 4, ring.avail);
+        barAccess(d, 48, 4, ring.used);
+        movMem(ring.used, 0); // used.flags 0 (and idx), as the check on enable wants
+        movMem(ring.avail, 0); // avail.flags and idx: a fresh start
+        barAccess(d, 28, 2, 1); // queue_enable
+      });
+    }
+    steps.push(() => barAccess(d, 20, 1, 15)); // DRIVER_OK
+    if (slip) {
+      const i = below(steps.length), j = below(steps.length);
+      [steps[i], steps[j]] = [steps[j], steps[i]];
+    }
+    for (const step of steps) step();
+  };
+
+  /** Make a descriptor chain available on one of `d`'s queues and kick it. */
+  const virtioKick = () => {
+    const d = pick(DEVICES), q = below(d.queues), ring = vring(d, q);
+    // The chain: [writable?, length] per buffer. A block request is a 16-byte header,
+    // its data (none for FLUSH, 20 bytes for GET_ID) and a status byte.
+    let chain: [boolean, number][];
+    let type = 0;
+    if (d.name === "block") {
+      type = chance(0.97) ? pick([0, 1, 4, 8]) : below(16);
+      const data: [boolean, number][] = type === 0
+        ? [[true, 512 * (1 + below(2))]]
+        : type === 1
+        ? [[false, 512 * (1 + below(2))]]
+        : type === 8
+        ? [[true, 20]]
+        : [];
+      chain = [[false, 16], ...data, [true, 1]];
+    } else {
+      const writable = d.name === "rng" || q === 0;
+      chain = Array.from({ length: 1 + below(3) }, () => [writable, 1 + below(512)]);
+    }
+    const head = below(ring.size);
+    let at = head;
+    chain.forEach(([writable, length], k) => {
+      const last = k + 1 === chain.length;
+      const next = last ? 0 : chance(0.99) ? (at + 1) % ring.size : below(ring.size);
+      let flags = (last ? 0 : 1) | (writable ? 2 : 0);
+      if (chance(0.005)) flags = below(8); // NEXT, WRITE, INDIRECT in any mix
+      const x = r() % 1000;
+      const buf = VQ_BUFS + below(0x3f) * 0x1000;
+      const addr = x < 995 ? buf : pick([RAM - 8, RAM, POOL, BAR, SWITCHER, 0, ring.desc, r()]);
+      const len = x < 997 ? length : r();
+      const desc = ring.desc + at * 16;
+      movMem(desc, addr);
+      movMem(desc + 4, 0);
+      movMem(desc + 8, len);
+      movMem(desc + 12, flags | (next << 16));
+      if (k === 0 && d.name === "block") {
+        movMem(buf, type);
+        movMem(buf + 8, chance(0.99) ? below(127) : r()); // sector (the disk has 128)
+        movMem(buf + 12, 0);
+      }
+      at = next;
+    });
+    // avail.ring[avail.idx % size] = head; avail.idx++
+    a.db(0x0f, 0xb7, 0x05).dd(ring.avail + 2); // movzx eax, word [avail.idx]
+    a.db(0x25).dd(ring.size - 1); // and eax, size - 1
+    a.db(0x66, 0xc7, 0x84, 0x00).dd(ring.avail + 4).db(head & 0xff, head >> 8); // mov [eax*2+ring], head
+    a.db(0x66, 0xff, 0x05).dd(ring.avail + 2); // inc word [avail.idx]
+    barAccess(d, 56, 2, q); // notify
+    if (chance(0.5)) barAccess(d, 58, 1, null); // read (and clear) the ISR
   };
 
   const outPort = (port: number, v: number, size: number) => {
@@ -764,6 +892,8 @@ export function buildFuzzGuest(seed: number, kind: FuzzKind): FuzzGuest {
     [segments, 3, "segments"],
     [privileged, 5, "privileged"],
     [chatter, 1, "chatter"],
+    [virtioInit, 3, "virtio-init"],
+    [virtioKick, 8, "virtio-kick"],
     [garbage, 0.4, "garbage"],
   ];
   const total = kinds.reduce((s, [, w]) => s + w, 0);
