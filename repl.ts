@@ -277,8 +277,51 @@ async function runLguest(args: LauncherArgs, kernel: Uint8Array): Promise<number
 /** Longest partial guest line held back while a prompt is on screen. */
 const PARTIAL_LINE_MAX = 4096;
 
+/**
+ * Colour for the debugger's output: on when stdout is a terminal, off when
+ * it is not, when NO_COLOR is set (https://no-color.org) or TERM is dumb.
+ */
+export function useColour(
+  env: Record<string, string | undefined> = process.env,
+  tty = process.stdout.isTTY === true,
+): boolean {
+  return tty && !env.NO_COLOR && env.TERM !== "dumb";
+}
+
+const SGR = {
+  red: "\x1b[31m",
+  green: "\x1b[32m",
+  yellow: "\x1b[33m",
+  cyan: "\x1b[36m",
+  bold: "\x1b[1m",
+  off: "\x1b[0m",
+};
+
+/**
+ * The debugger's lines with colour: errors red, stops ([icount] …) yellow,
+ * what the host did on the way cyan, the current instruction's `=>` green
+ * and a breakpoint's `*` red. Only the start of a line is looked at, so a
+ * guest's text inside a line is never taken for one of these.
+ */
+export function paint(text: string): string {
+  return text.split("\n").map((l) => {
+    if (/^(error|internal error): /.test(l)) return SGR.red + l + SGR.off;
+    if (/^\[\d+\] /.test(l)) return SGR.yellow + l + SGR.off;
+    if (l.startsWith("  -> ")) return SGR.cyan + l + SGR.off;
+    const m = /^(=>)?( |\*)?(?=\s*0x)/.exec(l);
+    if (m && (m[1] || m[2] === "*")) {
+      const arrow = m[1] ? SGR.bold + SGR.green + "=>" + SGR.off : "";
+      const star = m[2] === "*" ? SGR.red + "*" + SGR.off : (m[2] ?? "");
+      return arrow + star + l.slice(m[0].length);
+    }
+    return l;
+  }).join("\n");
+}
+
 /** The terminal, shared by the guest's console and the debugger's output. */
 class Terminal {
+  /** Colour the debugger's output (see {@link useColour}). */
+  readonly colour = useColour();
   /** readline, when interactive. */
   rl: readline.Interface | null = null;
   /** A prompt is on the screen, waiting for input. */
@@ -343,7 +386,7 @@ class Terminal {
   /** Debugger output: whole lines, always starting on a fresh line. */
   write(text: string): void {
     this.flushGuest(true);
-    const block = text + "\n";
+    const block = (this.colour ? paint(text) : text) + "\n";
     if (this.prompting && this.rl) return this.above(block);
     if (this.midLine) this.raw("\n");
     this.raw(block);

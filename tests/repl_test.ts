@@ -146,6 +146,22 @@ describe("repl.ts from the command line", () => {
     }
   });
 
+  it("prints no colour into a pipe, NO_COLOR or not", { timeout: 60_000 }, () => {
+    const [cmd, argv] = repl(["--bare", "16", "examples/hello.elf"]);
+    const { NO_COLOR: _, ...bare } = env;
+    const r = spawnSync(cmd, argv, {
+      cwd: ROOT,
+      input: "frob\nbreak putc\nc\n",
+      encoding: "utf8",
+      env: { ...bare, TERM: "xterm-256color", FORCE_COLOR: "1", CI: "true" },
+      timeout: 60_000,
+    });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stdout, /\nerror: unknown command 'frob'/);
+    assert.match(r.stdout, /\n=>\*0x001000b7 <putc>/);
+    assert.doesNotMatch(r.stdout + r.stderr, /\x1b/);
+  });
+
   it("reports bad arguments in one line with status 2", { timeout: 60_000 }, () => {
     const r = run(["16", "no/such/file.elf"]);
     assert.equal(r.status, 2);
@@ -330,7 +346,7 @@ function haveTmux(): boolean {
 /** A tmux pane running repl.ts: keys in, screen out. */
 class Pane {
   private sock = `lguest-test-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  constructor(args: string[]) {
+  constructor(args: string[], o: { colour?: boolean } = {}) {
     if (!haveTmux()) {
       assert.fail(
         "tmux is not installed: these tests need a real terminal (apt-get install -y tmux)",
@@ -338,8 +354,9 @@ class Pane {
     }
     const [cmd, argv] = repl(args);
     const line = [cmd, ...argv].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
-    const shell =
-      `cd '${ROOT}' && LGUEST_TS_HISTORY='${HIST}' NO_COLOR=1 ${line}; echo "[exit $?]"; sleep 60`;
+    const shell = `cd '${ROOT}' && LGUEST_TS_HISTORY='${HIST}' ${
+      o.colour ? "env -u NO_COLOR" : "NO_COLOR=1"
+    } ${line}; echo "[exit $?]"; sleep 60`;
     const r = spawnSync("tmux", [
       "-L",
       this.sock,
@@ -372,6 +389,16 @@ class Pane {
       encoding: "utf8",
     });
     return r.stdout.replace(/\s+$/, "");
+  }
+
+  /** The screen with its colours, as escape sequences (capture-pane -e). */
+  screenWithEscapes(): string {
+    const r = spawnSync(
+      "tmux",
+      ["-L", this.sock, "capture-pane", "-p", "-e", "-t", "t", "-S", "-200"],
+      { encoding: "utf8" },
+    );
+    return r.stdout;
   }
 
   /** The last non-empty line on screen. */
@@ -515,6 +542,35 @@ describe("a real terminal (tmux)", () => {
       assert.doesNotMatch(end, /tick \d+\[[\d,]+ instructions/);
     } finally {
       p.close();
+    }
+  });
+
+  it("colours errors, stops and the current instruction on a terminal; NO_COLOR turns it off", {
+    timeout: 60_000,
+  }, async () => {
+    for (const colour of [true, false]) {
+      const p = new Pane(["--bare", "16", "examples/hello.elf"], { colour });
+      try {
+        await p.prompt();
+        p.type("frob");
+        p.keys("Enter");
+        await p.waitFor((s) => s.includes("error: unknown command 'frob'"), "the error");
+        p.type("break putc; c");
+        p.keys("Enter");
+        await p.waitFor((s) => /\[\d+\] breakpoint 1 at/.test(s), "the stop");
+        await p.prompt();
+        const e = p.screenWithEscapes();
+        if (colour) {
+          assert.match(e, /\x1b\[31merror: unknown command 'frob'/);
+          assert.match(e, /\x1b\[33m\[\d+\] breakpoint 1 at 0x001000b7 <putc>/);
+          assert.match(
+            e,
+            /\x1b\[1m\x1b\[32m=>(\x1b\[[0-9;]*m)*\*?(\x1b\[[0-9;]*m)*0x001000b7 <putc>/,
+          );
+        } else assert.doesNotMatch(e, /\x1b\[3[0-9]m/);
+      } finally {
+        p.close();
+      }
     }
   });
 
