@@ -820,6 +820,16 @@ describe("gdb's and Bochs's vocabulary", () => {
     assert.equal(await s.exec("break body if nosuch == 1"), false);
     assert.match(text(), /^error: no register or symbol named 'nosuch'$/);
     assert.equal(dbg.breakpoints().length, 1);
+
+    // Hypercall and trap breakpoints take conditions too; one that never holds lets the guest end.
+    const g = lguest(PAGING);
+    await g.s.exec("break hcall set_pte if ecx == 1; break trap pf if cr2 == 0xd0000000");
+    await g.s.exec("continue");
+    assert.match(g.text(), /\] breakpoint 2: trap 14 #PF error 0x0 cr2 0xd0000000 /);
+    // The read faults twice: reflected into the guest, then (its PTE written) filled by the host.
+    await g.s.exec("continue; continue");
+    assert.match(g.text(), /the guest ended: CRASH: Power down/);
+    assert.deepEqual(g.dbg.breakpoints().map((b) => b.hits), [0, 2]);
   });
 
   it("delete needs numbers or 'delete all'; info aliases; creg; page", async () => {

@@ -707,7 +707,7 @@ and show where it returned to. Single-steps: exact, slower than continue.`,
   {
     names: ["break", "b", "tbreak", "lb", "pb"],
     group: BREAK,
-    usage: "break [ADDR | phys PADDR | hcall NAME|NR | trap VECTOR | icount N]",
+    usage: "break [ADDR | phys PADDR | hcall NAME|NR | trap VECTOR | icount N] [if COND]",
     summary: "set a breakpoint (tbreak: one-shot)",
     help: `break ADDR          before the instruction at linear ADDR (a symbol works:
                     break start_kernel; so does break eip+5)
@@ -1601,8 +1601,9 @@ export function helpLines(topic?: string): string[] {
       "Decimal is written with 0n (as in WinDbg): 0n10 is ten.",
       "Counts (step 10, x/16b, disasm eip 20, break icount 5000, stack 8) are decimal, as in gdb;",
       "0x10 there is hex.",
-      "An address expression adds and subtracts terms: numbers, registers (eax, $esp, eip),",
-      "kernel symbols (start_kernel), and [ADDR] for the dword at ADDR: x/4d [esp+4]",
+      "An expression combines numbers, registers (eax, $esp, eip), symbols (start_kernel) and",
+      "[ADDR], the dword at ADDR, with C's operators and precedence (* / % + - << >> < <= > >=",
+      "== != & ^ | && || ! ~), unsigned 32-bit: x/4xw [esp+4], p eax + 4*ecx, break f if eax == 1.",
     ];
   }
   if (topic) {
