@@ -82,21 +82,29 @@ const describe = (r: FuzzRun) =>
   `${r.kind} seed ${r.seed}: ${r.ending}${r.reason ? ` (${r.reason})` : ""}` +
   ` after ${r.icount} instructions${r.where ? `, in ${r.where}` : ""}`;
 
-// One seed replayed: run it twice, show everything.
+// One seed replayed: run it, then again as the determinism check does (audited every 997
+// instructions, interpreted only); when those differ, two more runs tell which it was.
 if (opt.has("seed") && kindOpt && !opt.has("minutes") && !opt.has("count")) {
-  const a = fuzzOne(first, kindOpt as FuzzKind, options);
-  const b = fuzzOne(first, kindOpt as FuzzKind, options);
+  const kind = kindOpt as FuzzKind;
+  const a = fuzzOne(first, kind, options);
+  const b = fuzzOne(first, kind, { ...options, auditEvery: 997, jit: false });
   console.log(describe(a));
   console.log(
     `  audits ${a.audits}, guest faults ${a.guestFaults}, guest IRQs ${a.guestIrqs}, ` +
       `console ${a.outputBytes} bytes, fingerprint ${a.fingerprint}, ${a.ms.toFixed(0)} ms`,
   );
   for (const v of a.violations) console.log(`  violation: ${v}`);
-  const same = a.fingerprint === b.fingerprint && a.icount === b.icount;
-  console.log(
-    same ? "  deterministic: a second run matches" : `  NOT deterministic: ${describe(b)}`,
-  );
-  Deno.exit(isFailure(a) || !same ? 1 : 0);
+  const same = (x: FuzzRun, y: FuzzRun) => x.fingerprint === y.fingerprint && x.icount === y.icount;
+  if (same(a, b)) {
+    console.log("  deterministic: audited every 997 and interpreted only, it matches");
+  } else {
+    console.log(`  NOT deterministic: audited every 997 and interpreted only: ${describe(b)}`);
+    const c = fuzzOne(first, kind, { ...options, jit: false });
+    const d = fuzzOne(first, kind, { ...options, auditEvery: 997 });
+    console.log(`    interpreted only, audited as before: ${same(a, c) ? "matches" : "differs"}`);
+    console.log(`    audited every 997, translator on:    ${same(a, d) ? "matches" : "differs"}`);
+  }
+  Deno.exit(isFailure(a) || !same(a, b) ? 1 : 0);
 }
 
 const minutes = num("minutes", 0), count = num("count", 0);
