@@ -291,6 +291,39 @@ describe("batch sessions", () => {
     }
   });
 
+  it("gdb's vocabulary through a pipe: x/NFU, print, display, break if, ignore, finish", {
+    timeout: 60_000,
+  }, () => {
+    const r = run(
+      ["--bare", "16", "examples/hello.elf"],
+      "x/4xw 0x100054\nx/2i eip\np/x 0n255 + 1\ndisplay/x ecx\nbreak putc if al == 0x6c\n" +
+        "ignore 1 1\nc\ninfo registers eax\ninfo break\ndelete\ndelete all\nfinish\n",
+    );
+    assert.equal(r.status, 1, r.err); // 'delete' alone is refused
+    const o = r.out;
+    assert.match(
+      o,
+      /\(bare\) x\/4xw 0x100054\n0x00100054 <_start>: 0x101130bc 0x00e9be00 0x47e80010 /,
+    );
+    assert.match(
+      o,
+      /\(bare\) x\/2i eip\n=> 0x00100054 <_start>: +bc 30 11 10 00 +mov esp, 0x101130\n +0x00100059 <_start\+0x5>:/,
+    );
+    assert.match(o, /\(bare\) p\/x 0n255 \+ 1\n= 0x100\n/);
+    // The first 'l' (0x6c) is passed by ignore; the second stops, with the display after it.
+    assert.match(
+      o,
+      /\(bare\) c\nHel\n\[\d+\] breakpoint 1 at 0x001000b7 <putc>\n=>\*0x001000b7 <putc>: .*\n1: \/x ecx = 0x0\n/,
+    );
+    assert.match(o, /\(bare\) info registers eax\neax +0x0000006c +108\n/);
+    assert.match(o, /1 +break +y +0x001000b7 <putc> if al == 0x6c +2\n/);
+    assert.match(
+      o,
+      /\(bare\) delete\nerror: delete which\? .*\n\(bare\) delete all\ndeleted 1 breakpoint\n/,
+    );
+    assert.match(o, /\(bare\) finish\nl\n\[\d+\] returned to 0x001000b4 <puts\+0xa>\n/);
+  });
+
   it("-c quit N sets the exit status; -x runs a file of commands", { timeout: 60_000 }, () => {
     assert.equal(run(["-c", "step; quit 7", "16", "examples/lguest/hello.elf"]).status, 7);
     const script = join(TMP, "walk.cmds");
