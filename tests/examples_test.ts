@@ -105,7 +105,7 @@ describe("examples", () => {
     assert.match(t, /\[2\] 0x0010000a <sum>: add eax, ecx/);
     assert.match(
       t,
-      /watchpoint 1: write of 4 bytes at 0x00100040 \(physical 0x00100040\): 0x00000000 -> 0x00000037/,
+      /watchpoint 1: write of 4 bytes at 0x00100040 <result> \(physical 0x00100040\): 0x00000000 -> 0x00000037/,
     );
     assert.match(t, /COM1: "done\\n"/);
   });

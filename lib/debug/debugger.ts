@@ -1404,8 +1404,8 @@ function tick(): Promise<void> {
 /** A watchpoint hit as one line. */
 export function watchText(w: WatchHit, d: Debugger): string {
   const where = w.bp.phys
-    ? `physical ${hex(w.pa)} (linear ${hex(w.lin)})`
-    : `${hex(w.lin)} (physical ${hex(w.pa)})`;
+    ? `physical ${hex(w.pa)} (linear ${d.addrText(w.lin)})`
+    : `${d.addrText(w.lin)} (physical ${hex(w.pa)})`;
   const val = (v: number) => hex(v, w.size * 2);
   const what = w.write
     ? `write of ${w.size} byte${w.size > 1 ? "s" : ""} at ${where}: ${val(w.before)} -> ${
