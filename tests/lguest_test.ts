@@ -18,7 +18,7 @@ import { readFileSync } from "node:fs";
 import { gunzipSync } from "../lib/boot/gzip.ts";
 import { Launcher, type LaunchOptions } from "../lib/boot/launcher.ts";
 import { type Guest, NO_PROGRESS_LIMIT } from "../lib/lguest/guest.ts";
-import { LHCALL, PTE } from "../lib/lguest/abi.ts";
+import { LGUEST_DATA, LHCALL, PTE } from "../lib/lguest/abi.ts";
 import { Demand, SWITCHER_PGD_INDEX, SWITCHER_PMD_INDEX } from "../lib/lguest/page_tables.ts";
 import { isHostEntry } from "../lib/lguest/segments.ts";
 import { CR4_PAE, EBX } from "../lib/x86/cpu.ts";
@@ -138,6 +138,18 @@ describe("hello", () => {
     assert.equal(r.g.hcallLog[0].args[0], r.g.lguestData);
     assert.ok(r.g.pt.linear, "it never left linear mode");
     checkShadows(r.g);
+  });
+
+  it("is told the real host's reserved top: 0xfffe1000, or the switcher's under PAE", () => {
+    // §6.3: Linux rounds reserve_mem's start down to its page-table span; non-PAE (4 MiB)
+    // lands on this host's region, 0xffc00000; PAE (2 MiB) would not, so it is told that.
+    const reserve = (g: Guest) => g.readLguestData(LGUEST_DATA.reserve_mem) >>> 0;
+    const r = run("hello.elf");
+    assert.equal(reserve(r.g), 0x1f000);
+    assert.equal((-reserve(r.g) & ~0x3fffff) >>> 0, r.g.switcherAddr);
+    const p = run("pae.elf", { pae: true });
+    assert.equal(reserve(p.g), 0x400000);
+    assert.equal((-reserve(p.g) & ~0x1fffff) >>> 0, p.g.switcherAddr);
   });
 });
 

@@ -85,6 +85,9 @@ export interface GuestOptions {
 /** The address the switcher occupies: the guest must not use the top 4 MiB. */
 export { SWITCHER_ADDR };
 
+/** The switcher address the real 4.9 host reports to a guest on a 2-CPU machine (§6.3). */
+export const REAL_SWITCHER_ADDR = 0xfffe1000;
+
 /** A guest and its vCPU, run by the lguest host. */
 export class Guest {
   /** Physical memory: guest RAM, then the device window, then host pages. */
@@ -101,6 +104,18 @@ export class Guest {
   readonly deviceLimit: number;
   /** The switcher address: the guest must stay below it. */
   readonly switcherAddr: number = SWITCHER_ADDR;
+  /**
+   * Where the guest is told its reserved top begins (`reserve_mem` = 2^32
+   * minus this, §6.3). Non-PAE: 0xfffe1000, what the real 4.9 host reports
+   * on a 2-CPU machine (its switcher: one text page and two per CPU below
+   * FIXADDR_START), so the guest's boot log reads the same; Linux rounds it
+   * down to its 4 MiB page-table span, 0xffc00000, which is exactly where
+   * this host's own region starts. PAE: the switcher address itself, as
+   * there Linux rounds to 2 MiB only and would use 0xffe00000 and below.
+   */
+  get reservedFrom(): number {
+    return this.pt.pae ? this.switcherAddr : REAL_SWITCHER_ADDR;
+  }
   /** TSC frequency reported to the guest: 1 GHz (one instruction per nanosecond). */
   readonly tscKhz = 1_000_000;
   /** Boot time, seconds since the epoch. */
@@ -153,6 +168,14 @@ export class Guest {
   onHypercall: ((r: HypercallRecord) => void) | null = null;
   /** Called for every trap the CPU hands the host, before it is handled. */
   onTrap: ((vector: number, error: number, cr2: number) => void) | null = null;
+  /**
+   * Called when the guest is halted with nothing to wake it now — idle, in
+   * virtual time, before the host skips to the clock event. A front end feeds
+   * scripted console input here ("when the guest waits"), so where it lands
+   * depends on the guest alone, never on how the run was sliced. An interrupt
+   * it raises is delivered at once.
+   */
+  onIdle: (() => void) | null = null;
   /** Called when demandPage runs (vaddr, error code, result). */
   onPageFault: ((vaddr: number, errcode: number, result: number) => void) | null = null;
   /** Vectors for which `run` returns "trap" before handling (the debugger's trap breakpoints). */
@@ -536,6 +559,11 @@ export class Guest {
         ? this.readLguestData(LGUEST_DATA.blocked_interrupts)
         : -1;
       if ((this.irqsPending & ~blocked) !== 0) return null;
+      if (this.onIdle) {
+        this.onIdle();
+        if (this.dead) return "dead";
+        if ((this.irqsPending & ~blocked) !== 0) return null;
+      }
       if (this.timerDeadline >= 0) {
         // Sleep until the clock event: in virtual time, skip straight to it.
         cpu.tscOffset += this.timerDeadline - this.nowNs();

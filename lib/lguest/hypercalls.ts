@@ -109,7 +109,7 @@ function initialize(g: Guest, gpa: number): void {
   g.noirqIret = g.readLguestData(LGUEST_DATA.noirq_iret) >>> 0;
   g.writeTime();
   g.kernelAddress = g.readLguestData(LGUEST_DATA.kernel_address) >>> 0;
-  g.writeLguestData(LGUEST_DATA.reserve_mem, (0x100000000 - g.switcherAddr) | 0);
+  g.writeLguestData(LGUEST_DATA.reserve_mem, (0x100000000 - g.reservedFrom) | 0);
   if (g.kernelAddress >= g.switcherAddr) g.kill("bad kernel address");
   // Still in linear mode: throw the shadows away and re-pin the stack.
   g.pt.dropAllMappings();
