@@ -32,6 +32,8 @@ export interface LauncherArgs {
   rngSeed?: number;
   /** A file whose bytes are the console's input (--input=FILE). */
   input?: string;
+  /** Console input typed in when the guest waits for it (--console-input=FILE; - is stdin). */
+  consoleInput?: string;
   /** Initial page tables: "linear" (2011+, host fakes 1:1) or "launcher" (2007, built below the initrd). */
   pagetables: "linear" | "launcher";
   /** A PAE guest: the host builds PAE shadows (--pae). */
@@ -57,13 +59,20 @@ export const USAGE =
 options (before the memory size, or right after the kernel file):
   --bare               run the CPU alone: no lguest host; COM1 (port 0x3F8) to stdout;
                        ends on cli;hlt or a write to port 0x501 (isa-debug-exit)
-  --run                run to completion without the REPL (exit status from the guest)
+  --run                run to completion without the REPL: exit status 0 when the guest
+                       powers off, 3 when it asks to reboot (it is not restarted),
+                       1 for anything else (a panic: its text is the reason); on a
+                       terminal the guest owns it (keys to its console; Ctrl-] ends)
   --initrd=FILE        initial ramdisk, placed at the top of guest RAM
   --block=FILE         a virtio block device on FILE's contents (the guest's writes
                        stay in memory: the file is not changed)
   --rng[=SEED]         a virtio entropy device (seeded, so runs stay deterministic)
   --input=FILE         FILE's bytes are the console's input, handed to the guest's
                        receive buffers as it posts them
+  --console-input=FILE text typed into the guest's console, a line at a time, each when
+                       the guest is idle and has printed a prompt (output not ending
+                       in a newline) or has been quiet 5 s of virtual time: the same
+                       input gives the same output and instruction count (- = stdin)
   --pagetables=MODE    linear (2011+, default) or launcher (2007: tables below the initrd)
   --pae                the guest uses PAE page tables (the host shadows them as PAE)
   --max-insns=N        stop after N guest instructions
@@ -135,6 +144,9 @@ export function parseLauncherArgs(argv: string[]): LauncherArgs {
         a.rngSeed = v;
         return true;
       }
+      case "--console-input":
+        a.consoleInput = need();
+        return true;
       case "--pagetables": {
         const v = need();
         if (v !== "linear" && v !== "launcher") {

@@ -48,6 +48,7 @@ import { type VirtioDevice, VirtioPciFunction } from "../devices/virtio_pci.ts";
 import { VirtioConsole } from "../devices/virtio_console.ts";
 import { VirtioBlock } from "../devices/virtio_blk.ts";
 import { VirtioRng } from "../devices/virtio_rng.ts";
+import { ScriptedConsoleInput } from "./console_input.ts";
 
 /** Launch options. */
 export interface LaunchOptions {
@@ -89,6 +90,12 @@ export interface LaunchOptions {
   rngSeed?: number;
   /** Bytes for the console's input (its receive queue), held until the driver posts buffers. */
   consoleInput?: Uint8Array;
+  /**
+   * Console input typed in a line at a time at the guest's idle points
+   * (console_input.ts), so runs with the same input stay deterministic and a
+   * shell gets each line when it prompts (`--console-input=FILE`).
+   */
+  consoleScript?: Uint8Array;
 }
 
 /** Where the command line goes. */
@@ -153,6 +160,8 @@ export class Launcher {
   readonly pgdir: number = -1;
   /** Guest RAM in bytes. */
   readonly ramSize: number;
+  /** The scripted console input, when given (`consoleScript`). */
+  readonly consoleScript: ScriptedConsoleInput | null = null;
 
   /** Lay out memory, load everything and start the guest at its entry point. */
   constructor(o: LaunchOptions) {
@@ -230,6 +239,14 @@ export class Launcher {
       o.initrd ? this.initrdStart : 0,
       o.initrd?.length ?? 0,
     );
+    if (o.consoleScript) {
+      this.consoleScript = new ScriptedConsoleInput(
+        this.guest,
+        this.console,
+        this.output,
+        o.consoleScript,
+      );
+    }
     this.guest.start(this.kernel.entry, this.pgdir);
   }
 
