@@ -18,8 +18,12 @@
  * end: the guest's console goes to stdout; how it ended, the retired-instruction
  * count and MIPS go to stderr (on a terminal, a status line refreshed once a
  * second while it runs); the exit status is 0 for a power-off, 130 after
- * Ctrl-C and 1 for anything else (REPL_USAGE lists them all). With
- * `--bare --run` it runs the CPU alone (COM1 to stdout).
+ * Ctrl-C, 4 for a reboot request and 1 for anything else (REPL_USAGE lists
+ * them all). Console input comes from `--console-input=FILE` (typed at the
+ * guest's idle points, deterministic), `--input=FILE` (all of it from boot)
+ * or, on a terminal, the keyboard: the guest owns the terminal while it runs
+ * (in the REPL too), and Ctrl-] takes it back. With `--bare --run` it runs
+ * the CPU alone (COM1 to stdout).
  *
  * @module
  */
@@ -32,6 +36,7 @@ import process from "node:process";
 import { BootError } from "./lib/boot/errors.ts";
 import { type LauncherArgs, parseLauncherArgs, USAGE } from "./lib/boot/cmdline.ts";
 import { Launcher } from "./lib/boot/launcher.ts";
+import { ConsoleWatch, endReason } from "./lib/boot/diagnosis.ts";
 import type { ConsoleLog, ConsoleReader } from "./lib/boot/console_log.ts";
 import { BareMachine } from "./lib/boot/bare.ts";
 import { isElf, parseElf } from "./lib/boot/elf.ts";
@@ -46,7 +51,9 @@ export const REPL_USAGE = `
 Without --run the guest stops at its first instruction and the REPL starts:
   from a terminal        line editing, Tab completion (commands, registers,
                          symbols, hypercall names), history kept in
-                         ~/.lguest_ts_history, Ctrl-C stops a running guest
+                         ~/.lguest_ts_history; while the guest runs it owns
+                         the terminal: keys go to its console (Ctrl-C too, once
+                         its driver takes input), Ctrl-] returns to the prompt
   -x FILE, -c "A; B"     the commands are run (each echoed after the prompt),
                          then repl.ts exits: status 0, or 1 if a command failed
                          ('quit N' exits with N); -i stays in the REPL after them
@@ -66,9 +73,10 @@ Exit status:
          the REPL (-x, -c, a pipe): a command failed
   2      bad arguments, or a kernel/initrd file that cannot be used
   3      --bare --run: --max-insns ran out
+  4      --run: the guest asked to reboot (it is not restarted: run it again)
   N      the REPL: 'quit N'; --bare --run: (V << 1) | 1 for a write of V to
          port 0x501 (QEMU's isa-debug-exit)
-  130    --run: stopped by Ctrl-C
+  130    --run: stopped by Ctrl-C, or Ctrl-] when the guest owns the terminal
 
 REPL commands:`;
 
@@ -204,7 +212,12 @@ async function runBare(args: LauncherArgs, kernel: Uint8Array): Promise<number> 
   return r.status;
 }
 
-function launch(args: LauncherArgs, kernel: Uint8Array, out?: (b: number) => void): Launcher {
+function launch(
+  args: LauncherArgs,
+  kernel: Uint8Array,
+  out?: (b: number) => void,
+  consoleScript?: Uint8Array,
+): Launcher {
   return new Launcher({
     memMiB: args.memMiB,
     kernel,
@@ -218,27 +231,142 @@ function launch(args: LauncherArgs, kernel: Uint8Array, out?: (b: number) => voi
     pagetables: args.pagetables,
     pae: args.pae,
     console: out,
+    consoleScript,
   });
 }
 
-/** Boot `kernel` under the lguest host and run it to its end (or Ctrl-C); returns the exit status. */
+/** The escape key that takes the terminal back from the guest: Ctrl-] (as telnet and QEMU's -serial mon:stdio use). */
+export const ESCAPE_BYTE = 0x1d;
+/** Exit status of `--run` when the guest asks to reboot (SHUTDOWN reason 2). */
+export const REBOOT_STATUS = 4;
+
+/**
+ * The terminal handed to the guest while it runs: raw keys go to its
+ * console's receive queue (echo is the guest tty's), Ctrl-] calls `escape`.
+ * A guest whose console takes no input (no receive queue live) gets no keys,
+ * and Ctrl-C calls `escape` too.
+ */
+class GuestKeys {
+  private readonly onData = (chunk: Uint8Array | string) => this.take(chunk);
+  private saved: ((...a: unknown[]) => void)[] = [];
+  private waiter: (() => void) | null = null;
+  private owning = false;
+
+  /** Keys for `launcher`'s console; `escape` when Ctrl-] is typed. */
+  constructor(private readonly launcher: Launcher, private readonly escape: () => void) {}
+
+  /** The guest's console driver takes input. */
+  get receiving(): boolean {
+    const c = this.launcher.console;
+    return c.live && c.queues[0].enabled;
+  }
+
+  /** Take the terminal (raw mode), putting aside its other key listeners (readline's). */
+  own(): void {
+    if (this.owning) return;
+    this.owning = true;
+    const stdin = process.stdin;
+    this.saved = stdin.listeners("keypress") as ((...a: unknown[]) => void)[];
+    stdin.removeAllListeners("keypress");
+    if (stdin.isTTY) stdin.setRawMode(true);
+    stdin.on("data", this.onData);
+    stdin.resume();
+  }
+
+  /** Give the terminal back. */
+  release(restoreMode: boolean): void {
+    if (!this.owning) return;
+    this.owning = false;
+    const stdin = process.stdin;
+    stdin.off("data", this.onData);
+    for (const f of this.saved) stdin.on("keypress", f);
+    this.saved = [];
+    if (restoreMode) {
+      if (stdin.isTTY) stdin.setRawMode(false);
+      stdin.pause();
+    }
+  }
+
+  /** Resolves when a key arrives (or after `ms`). */
+  wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.waiter = null;
+        resolve();
+      }, ms);
+      this.waiter = () => {
+        clearTimeout(t);
+        this.waiter = null;
+        resolve();
+      };
+    });
+  }
+
+  private take(chunk: Uint8Array | string): void {
+    const bytes = typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk;
+    const esc = bytes.indexOf(ESCAPE_BYTE);
+    const mine = esc < 0 ? bytes : bytes.subarray(0, esc);
+    if (this.receiving) {
+      if (mine.length > 0) this.launcher.console.input(new Uint8Array(mine));
+    } else if (mine.includes(3)) this.escape();
+    if (esc >= 0) this.escape();
+    this.waiter?.();
+  }
+}
+
+function readConsoleInput(path: string): Uint8Array {
+  if (path !== "-") return readFile(path);
+  try {
+    return new Uint8Array(readFileSync(0));
+  } catch {
+    throw new BootError("--console-input=-: cannot read stdin");
+  }
+}
+
+/**
+ * Boot `kernel` under the lguest host and run it to its end (or Ctrl-C);
+ * returns the exit status: 0 for a power-off, {@link REBOOT_STATUS} for a
+ * reboot request, 130 when stopped from the terminal, 1 otherwise. On a
+ * terminal (without --console-input) the guest owns it: keys go to its
+ * console, Ctrl-] stops it (and Ctrl-C, while its console takes no input).
+ */
 async function runLguest(args: LauncherArgs, kernel: Uint8Array): Promise<number> {
+  const script = args.consoleInput !== undefined ? readConsoleInput(args.consoleInput) : undefined;
   const st = new RunStatus();
-  const l = launch(args, kernel, (b) => st.guestByte(b));
+  const l = launch(args, kernel, (b) => st.guestByte(b), script);
   const g = l.guest;
+  const watch = new ConsoleWatch(l);
+  let escaped = false;
+  const tty = script === undefined && args.input === undefined && process.stdin.isTTY === true;
+  const keys = tty ? new GuestKeys(l, () => (escaped = true)) : null;
+  // Live: an idle guest waits in real time for its clock event (up to 50 ms at a
+  // time) or a key, rather than racing through virtual time.
+  let idleNs = -1;
+  if (keys) {
+    g.onIdle = () => {
+      idleNs = g.timerDeadline >= 0 ? g.timerDeadline - g.nowNs() : 50e6;
+      g.requestStop();
+    };
+  }
+  keys?.own();
   let stop;
   try {
     for (;;) {
-      const slice = args.maxInsns > 0
-        ? Math.min(RUN_SLICE, args.maxInsns - g.cpu.icount)
-        : RUN_SLICE;
+      const most = keys ? 1 << 20 : RUN_SLICE;
+      const slice = args.maxInsns > 0 ? Math.min(most, args.maxInsns - g.cpu.icount) : most;
       if (slice <= 0) {
         stop = "limit";
         break;
       }
       stop = g.run(slice);
-      if (stop !== "budget") break;
-      if (st.stopped) {
+      const note = watch.check();
+      if (note) {
+        st.clear();
+        process.stderr.write(`[lguest: ${note}]${keys ? "\r" : ""}\n`);
+      }
+      const waiting = keys !== null && (stop === "stop" || stop === "halted");
+      if (stop !== "budget" && !waiting) break;
+      if (st.stopped || escaped) {
         stop = "interrupted";
         break;
       }
@@ -249,27 +377,41 @@ async function runLguest(args: LauncherArgs, kernel: Uint8Array): Promise<number
           phase: guestPhase(g, l.kernel.format),
         })
       );
-      await breathe();
+      if (waiting) {
+        await keys!.wait(stop === "halted" ? 1000 : Math.min(50, idleNs / 1e6));
+        idleNs = -1;
+        if (escaped) {
+          stop = "interrupted";
+          break;
+        }
+      } else await breathe();
     }
   } finally {
     st.done();
+    keys?.release(true);
   }
+  const note = watch.check();
+  if (note) process.stderr.write(`[lguest: ${note}]\n`);
   const secs = st.seconds;
   const n = g.cpu.icount;
   const why = stop === "dead"
-    ? g.deathReason
+    ? endReason(l)
     : stop === "halted"
     ? "halted with no timer armed and no interrupt pending"
     : stop === "limit"
     ? `stopped after ${n} instructions (--max-insns)`
     : stop === "interrupted"
-    ? `interrupted (Ctrl-C) in phase '${guestPhase(g, l.kernel.format)}'`
+    ? `interrupted (${escaped ? "Ctrl-]" : "Ctrl-C"}) in phase '${guestPhase(g, l.kernel.format)}'`
     : `stopped: ${stop}`;
   const mips = secs > 0 ? (n / secs / 1e6).toFixed(1) : "-";
+  const sc = l.consoleScript;
+  const typed = sc
+    ? `; console input: ${sc.delivered.length} lines typed, ${sc.remaining} left`
+    : "";
   process.stderr.write(
-    `[lguest: ${why}; ${n} instructions in ${secs.toFixed(3)} s, ${mips} MIPS]\n`,
+    `[lguest: ${why}; ${n} instructions in ${secs.toFixed(3)} s, ${mips} MIPS${typed}]\n`,
   );
-  return stop === "interrupted" ? 130 : g.poweredOff ? 0 : 1;
+  return stop === "interrupted" ? 130 : g.poweredOff ? 0 : g.restartRequested ? REBOOT_STATUS : 1;
 }
 
 // ------------------------------------------------------------------ the REPL
@@ -475,7 +617,10 @@ async function repl(args: LauncherArgs, kernel: Uint8Array): Promise<number> {
       if (!args.interactive) return failed ? 1 : 0;
     }
     if (!tty) return await batch(session, term, echo, () => quitWith, failed);
-    return await interactive(session, term, prompt, () => quitWith);
+    const keys = target instanceof LguestTarget
+      ? new GuestKeys(target.launcher, () => session.interrupt())
+      : null;
+    return await interactive(session, term, prompt, () => quitWith, keys);
   } finally {
     session.close();
     process.off("SIGINT", onSigint);
@@ -512,6 +657,7 @@ function interactive(
   term: Terminal,
   prompt: string,
   quit: () => number | null,
+  keys: GuestKeys | null,
 ): Promise<number> {
   const hist = historyPath();
   const rl = readline.createInterface({
@@ -552,7 +698,13 @@ function interactive(
         const word = line.trim().split(/\s+/)[0];
         lastRepeatable = /^(s|si|step|stepi|n|ni|next|nexti)$/.test(word) ? line : "";
         term.prompting = false;
-        await session.exec(line);
+        // While a command runs the guest owns the terminal: keys go to its console.
+        keys?.own();
+        try {
+          await session.exec(line);
+        } finally {
+          keys?.release(false);
+        }
         term.settle();
         const q = quit();
         if (q !== null) return done(q);

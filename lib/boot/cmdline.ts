@@ -60,7 +60,7 @@ options (before the memory size, or right after the kernel file):
   --bare               run the CPU alone: no lguest host; COM1 (port 0x3F8) to stdout;
                        ends on cli;hlt or a write to port 0x501 (isa-debug-exit)
   --run                run to completion without the REPL: exit status 0 when the guest
-                       powers off, 3 when it asks to reboot (it is not restarted),
+                       powers off, 4 when it asks to reboot (it is not restarted),
                        1 for anything else (a panic: its text is the reason); on a
                        terminal the guest owns it (keys to its console; Ctrl-] ends)
   --initrd=FILE        initial ramdisk, placed at the top of guest RAM
