@@ -86,6 +86,9 @@ export { VirtioRng } from "./lib/devices/virtio_rng.ts";
 // ------------------------------------------------------------------ the launchers
 export { guestDeviceHost, Launcher } from "./lib/boot/launcher.ts";
 export type { LaunchOptions, LoadedKernel } from "./lib/boot/launcher.ts";
+export { QUIET_NS, ScriptedConsoleInput } from "./lib/boot/console_input.ts";
+export type { ConsoleDelivery } from "./lib/boot/console_input.ts";
+export { APPENDIX_B_NOTE, ConsoleWatch, endReason } from "./lib/boot/diagnosis.ts";
 export { BareMachine, DEBUG_EXIT_PORT, vectorName } from "./lib/boot/bare.ts";
 export type { BareResult } from "./lib/boot/bare.ts";
 export { isElf, loadElf, parseElf } from "./lib/boot/elf.ts";

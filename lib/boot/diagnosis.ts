@@ -25,7 +25,7 @@ import { TRANSMITQ } from "../devices/virtio_console.ts";
 export const SILENCE_NS = 2_000_000_000;
 
 /** The Appendix B note (one line). */
-export const APPENDIX_B_NOTE =
+export const APPENDIX_B_NOTE: string =
   "the guest's console went silent when its virtio console driver bound: a Linux 4.9.180+ " +
   "guest numbers its port hvc1 while the kernel console stays on hvc0 (ABI reference, " +
   "Appendix B); use a guest with commit 4b0a2c5ff721 reverted, or give init a shell on " +
