@@ -19,21 +19,15 @@ import { join } from "node:path";
 import process from "node:process";
 import { elf32, R, X86 } from "../lib/debug/guest_builder.ts";
 import { LHCALL } from "../lib/lguest/abi.ts";
+import { Pane, pause, replCommand } from "./tmux_pane.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
-const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
 const TMP = mkdtempSync(join(tmpdir(), "lguest-repl-"));
 const HIST = join(TMP, "history");
 after(() => rmSync(TMP, { recursive: true, force: true }));
 
 /** The command line that runs repl.ts under this runtime. */
-function repl(args: string[]): [string, string[]] {
-  if (isDeno) {
-    const d = (globalThis as unknown as { Deno: { execPath(): string } }).Deno;
-    return [d.execPath(), ["run", "-A", "repl.ts", ...args]];
-  }
-  return [process.execPath, ["repl.ts", ...args]];
-}
+const repl = replCommand;
 
 const env = { ...process.env, LGUEST_TS_HISTORY: HIST, NO_COLOR: "1" };
 
@@ -371,99 +365,9 @@ async function until(ok: () => boolean, ms: number, show: () => string): Promise
 
 // ------------------------------------------------------------------ a real terminal
 
-function haveTmux(): boolean {
-  const r = spawnSync("tmux", ["-V"], { encoding: "utf8" });
-  return r.status === 0;
-}
-
-/** A tmux pane running repl.ts: keys in, screen out. */
-class Pane {
-  private sock = `lguest-test-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  constructor(args: string[], o: { colour?: boolean } = {}) {
-    if (!haveTmux()) {
-      assert.fail(
-        "tmux is not installed: these tests need a real terminal (apt-get install -y tmux)",
-      );
-    }
-    const [cmd, argv] = repl(args);
-    const line = [cmd, ...argv].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
-    const shell = `cd '${ROOT}' && LGUEST_TS_HISTORY='${HIST}' ${
-      o.colour ? "env -u NO_COLOR" : "NO_COLOR=1"
-    } ${line}; echo "[exit $?]"; sleep 60`;
-    const r = spawnSync("tmux", [
-      "-L",
-      this.sock,
-      "-f",
-      "/dev/null",
-      "new-session",
-      "-d",
-      "-s",
-      "t",
-      "-x",
-      "120",
-      "-y",
-      "40",
-      shell,
-    ]);
-    assert.equal(r.status, 0, String(r.stderr));
-  }
-
-  keys(...k: string[]): void {
-    spawnSync("tmux", ["-L", this.sock, "send-keys", "-t", "t", ...k]);
-  }
-
-  /** Type text literally (no key names). */
-  type(text: string): void {
-    spawnSync("tmux", ["-L", this.sock, "send-keys", "-t", "t", "-l", text]);
-  }
-
-  screen(): string {
-    const r = spawnSync("tmux", ["-L", this.sock, "capture-pane", "-p", "-t", "t", "-S", "-200"], {
-      encoding: "utf8",
-    });
-    return r.stdout.replace(/\s+$/, "");
-  }
-
-  /** The screen with its colours, as escape sequences (capture-pane -e). */
-  screenWithEscapes(): string {
-    const r = spawnSync(
-      "tmux",
-      ["-L", this.sock, "capture-pane", "-p", "-e", "-t", "t", "-S", "-200"],
-      { encoding: "utf8" },
-    );
-    return r.stdout;
-  }
-
-  /** The last non-empty line on screen. */
-  lastLine(): string {
-    const lines = this.screen().split("\n").filter((l) => l.trim() !== "");
-    return lines[lines.length - 1] ?? "";
-  }
-
-  async waitFor(test: (s: string) => boolean, what: string, ms = 30_000): Promise<string> {
-    const t0 = Date.now();
-    for (;;) {
-      const s = this.screen();
-      if (test(s)) return s;
-      if (Date.now() - t0 > ms) assert.fail(`timed out waiting for ${what}; the screen:\n${s}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-
-  async prompt(p = "(bare) "): Promise<void> {
-    await this.waitFor(() => this.lastLine() === p.trimEnd(), `the prompt '${p}'`);
-  }
-
-  close(): void {
-    spawnSync("tmux", ["-L", this.sock, "kill-server"]);
-  }
-}
-
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 describe("a real terminal (tmux)", () => {
   it("completes with Tab: commands, arguments, hypercall names", { timeout: 60_000 }, async () => {
-    const p = new Pane(["16", "examples/lguest/hello.elf"]);
+    const p = new Pane(["16", "examples/lguest/hello.elf"], HIST);
     try {
       await p.prompt("(lguest) ");
       await p.waitFor((s) => s.includes("Try: step (s)"), "the banner");
@@ -499,7 +403,7 @@ describe("a real terminal (tmux)", () => {
     "Ctrl-C stops continue and returns to the prompt; guest output is kept",
     { timeout: 60_000 },
     async () => {
-      const p = new Pane(["--bare", "16", "examples/ticker.elf"]);
+      const p = new Pane(["--bare", "16", "examples/ticker.elf"], HIST);
       try {
         await p.prompt();
         p.type("continue");
@@ -528,7 +432,7 @@ describe("a real terminal (tmux)", () => {
   it("guest output arriving while the prompt waits is printed above it, the prompt redrawn", {
     timeout: 60_000,
   }, async () => {
-    const p = new Pane(["--bare", "16", "examples/ticker.elf"]);
+    const p = new Pane(["--bare", "16", "examples/ticker.elf"], HIST);
     try {
       await p.prompt();
       p.type("c &");
@@ -556,7 +460,7 @@ describe("a real terminal (tmux)", () => {
   it("--run on a terminal: a status line once a second, Ctrl-C prints the summary", {
     timeout: 60_000,
   }, async () => {
-    const p = new Pane(["--bare", "--run", "16", "examples/ticker.elf"]);
+    const p = new Pane(["--bare", "--run", "16", "examples/ticker.elf"], HIST);
     try {
       const s = await p.waitFor(
         (s) =>
@@ -582,7 +486,7 @@ describe("a real terminal (tmux)", () => {
     timeout: 60_000,
   }, async () => {
     for (const colour of [true, false]) {
-      const p = new Pane(["--bare", "16", "examples/hello.elf"], { colour });
+      const p = new Pane(["--bare", "16", "examples/hello.elf"], HIST, { colour });
       try {
         await p.prompt();
         p.type("frob");
@@ -609,7 +513,7 @@ describe("a real terminal (tmux)", () => {
 
   it("keeps history between runs and clears a line on Ctrl-C", { timeout: 60_000 }, async () => {
     rmSync(HIST, { force: true });
-    const a = new Pane(["--bare", "16", "examples/hello.elf"]);
+    const a = new Pane(["--bare", "16", "examples/hello.elf"], HIST);
     try {
       await a.prompt();
       a.type("disasm eip 2");
@@ -621,7 +525,7 @@ describe("a real terminal (tmux)", () => {
     } finally {
       a.close();
     }
-    const b = new Pane(["--bare", "16", "examples/hello.elf"]);
+    const b = new Pane(["--bare", "16", "examples/hello.elf"], HIST);
     try {
       await b.prompt();
       b.keys("Up");
