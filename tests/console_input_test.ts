@@ -15,6 +15,10 @@ import process from "node:process";
 import { Launcher } from "../lib/boot/launcher.ts";
 import { ConsoleWatch, endReason } from "../lib/boot/diagnosis.ts";
 import { elf32, X86 } from "../lib/debug/guest_builder.ts";
+import { Pane, pause } from "./tmux_pane.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const ECHO = new Uint8Array(
@@ -73,12 +77,13 @@ describe("scripted console input", () => {
     }
   });
 
-  it("a last line without a newline is typed too; without input the guest times out", () => {
+  it("a last line without a newline is typed too; without input the guest waits", () => {
     const r = echo("abc\nq");
     assert.match(r.out, /> got: abc\n> got: q\nbye\n$/);
-    const none = echo(undefined);
-    assert.match(none.out, /> no input: bye\n$/);
-    assert.equal(none.g.deathReason, "CRASH: Power down");
+    const l = new Launcher({ memMiB: 16, kernel: ECHO });
+    assert.equal(l.guest.run(200_000), "budget");
+    assert.equal(l.text(), "echo: type lines; q ends\n> ");
+    assert.ok(l.guest.nowNs() > 60e9, "a minute of virtual time went by, idle");
   });
 
   it("the Appendix B watch stays quiet for a guest that is not Linux", () => {
@@ -141,5 +146,41 @@ describe("how a run ends", () => {
     const help = repl(["--help"]);
     assert.match(help.stdout, /--console-input=FILE/);
     assert.match(help.stdout, /4 when it asks to reboot/);
+  });
+});
+
+describe("the terminal belongs to the running guest (tmux)", () => {
+  it("keys reach the guest's console, Ctrl-] returns to (lguest), c gives them back", {
+    timeout: 120_000,
+  }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lguest-keys-"));
+    const p = new Pane(["16", "tests/guests/console_echo.elf"], join(dir, "history"));
+    try {
+      await p.prompt("(lguest) ");
+      p.type("c");
+      p.keys("Enter");
+      await p.waitFor((s) => s.includes("echo: type lines; q ends\n>"), "the guest's prompt");
+      p.type("typed here");
+      p.keys("Enter");
+      await p.waitFor((s) => s.includes("got: typed here"), "the guest's echo");
+      p.keys("C-]");
+      await p.waitFor((s) => /interrupted/.test(s), "the escape's stop");
+      await p.prompt("(lguest) ");
+      // The REPL has the keys again: a command runs.
+      p.type("lguest");
+      p.keys("Enter");
+      await p.waitFor((s) => s.includes("irq_enabled"), "the lguest command's output");
+      await p.prompt("(lguest) ");
+      p.type("c");
+      p.keys("Enter");
+      await pause(500);
+      p.type("q");
+      p.keys("Enter");
+      await p.waitFor((s) => /got: q\s+bye/.test(s), "the guest's last echo");
+      await p.waitFor((s) => /the guest ended: CRASH: Power down/.test(s), "the power-off");
+    } finally {
+      p.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
