@@ -18,9 +18,11 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { Pane, pause } from "./tmux_pane.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const DIR = process.env.LGUEST_TS_GUEST_DIR ?? "";
@@ -139,5 +141,45 @@ describe("a Linux 4.9 lguest guest (LGUEST_TS_GUEST_DIR)", () => {
     const r = repl(["--run", initrd(), "64", join(DIR, "vmlinux"), "rdinit=/nonexistent"]);
     assert.equal(r.status, 1, r.err);
     assert.match(r.err, /\[lguest: CRASH: VFS: Unable to mount root fs on unknown-block\(0,0\);/);
+  });
+
+  it("in the REPL (tmux): c, the shell answers, Ctrl-] to (lguest), the kernel's tables, c again", {
+    skip,
+    timeout: 600_000,
+  }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lguest-linux-"));
+    const p = new Pane([initrd(), "64", join(DIR, "vmlinux"), ...HVC1_SHELL], join(dir, "h"));
+    try {
+      await p.prompt("(lguest) ");
+      p.type("c");
+      p.keys("Enter");
+      await p.waitFor((s) => /\/ #$/.test(s), "the shell's prompt", 300_000);
+      p.type("echo hi $((6*7))");
+      p.keys("Enter");
+      await p.waitFor((s) => /\nhi 42\s/.test(s), "the shell's answer", 120_000);
+      await pause(500);
+      p.keys("C-]");
+      await p.prompt("(lguest) ");
+      p.type("pgdirs");
+      p.keys("Enter");
+      await p.waitFor((s) => /shadow page directories/.test(s), "pgdirs");
+      await p.prompt("(lguest) ");
+      p.type("translate 0xc1000000");
+      p.keys("Enter");
+      await p.waitFor((s) => /physical +0x01000000 +0x01000000/.test(s), "the kernel's text");
+      await p.prompt("(lguest) ");
+      p.type("c");
+      p.keys("Enter");
+      await pause(1000);
+      p.type("echo back $((1+1))");
+      p.keys("Enter");
+      await p.waitFor((s) => /\nback 2\s/.test(s), "the shell again", 120_000);
+      p.type("poweroff -f");
+      p.keys("Enter");
+      await p.waitFor((s) => /CRASH: Power down/.test(s), "the power-off", 120_000);
+    } finally {
+      p.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
