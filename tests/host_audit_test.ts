@@ -170,7 +170,7 @@ describe("host audit", () => {
       planted(pae, ({ g }) => {
         const lin = g.gdt.linear, pa = g.gdt.page;
         g.cpu.tlbR[lin >>> 12] = ((pa ^ lin) & -4096) | TLB_SUP | TLB_USER;
-      }, /read TLB maps linear 0xffc00000/);
+      }, pae ? /read TLB maps linear 0xffe00000/ : /read TLB maps linear 0xffc00000/);
     });
 
     it(`${mode}: the host's code segment changed in the GDT page`, () => {

@@ -140,15 +140,18 @@ describe("hello", () => {
     checkShadows(r.g);
   });
 
-  it("is told the real host's reserved top: 0xfffe1000, or the switcher's under PAE", () => {
-    // §6.3: Linux rounds reserve_mem's start down to its page-table span; non-PAE (4 MiB)
-    // lands on this host's region, 0xffc00000; PAE (2 MiB) would not, so it is told that.
+  it("is told the real host's reserved top, 0xfffe1000, and rounds it to the host's region", () => {
+    // §6.3: Linux rounds reserve_mem's start down to its page-table span: 4 MiB
+    // (non-PAE), 2 MiB (PAE); either way it lands where this host's region starts.
     const reserve = (g: Guest) => g.readLguestData(LGUEST_DATA.reserve_mem) >>> 0;
     const r = run("hello.elf");
     assert.equal(reserve(r.g), 0x1f000);
     assert.equal((-reserve(r.g) & ~0x3fffff) >>> 0, r.g.switcherAddr);
+    assert.equal(r.g.switcherAddr, 0xffc00000);
     const p = run("pae.elf", { pae: true });
-    assert.equal(reserve(p.g), 0x400000);
+    assert.equal(reserve(p.g), 0x1f000);
+    assert.equal((-reserve(p.g) & ~0x1fffff) >>> 0, p.g.switcherAddr);
+    assert.equal(p.g.switcherAddr, 0xffe00000);
     assert.equal((-reserve(p.g) & ~0x1fffff) >>> 0, p.g.switcherAddr);
   });
 });

@@ -35,7 +35,7 @@ import type { PhysicalMemory } from "../x86/memory.ts";
 import { HCALL_NR_REG, KERNEL_CS, KERNEL_DS, LGUEST_DATA, LGUEST_IRQS } from "./abi.ts";
 import { LGUEST_TRAP_ENTRY } from "./abi.ts";
 import { HostPages } from "./hostmem.ts";
-import { Demand, ShadowPageTables, SWITCHER_ADDR } from "./page_tables.ts";
+import { Demand, ShadowPageTables, SWITCHER_ADDR, SWITCHER_ADDR_PAE } from "./page_tables.ts";
 import { GuestGdt } from "./segments.ts";
 import { GuestIdt, maybeDeliverInterrupt } from "./interrupts_and_traps.ts";
 import { doHcall, drainAsync, type HypercallRecord } from "./hypercalls.ts";
@@ -82,7 +82,7 @@ export interface GuestOptions {
   pae?: boolean;
 }
 
-/** The address the switcher occupies: the guest must not use the top 4 MiB. */
+/** The address the switcher occupies (non-PAE): the guest must not use the top 4 MiB. */
 export { SWITCHER_ADDR };
 
 /** The switcher address the real 4.9 host reports to a guest on a 2-CPU machine (§6.3). */
@@ -102,20 +102,20 @@ export class Guest {
   readonly pfnLimit: number;
   /** Frames in [pfnLimit, deviceLimit) are device memory. */
   readonly deviceLimit: number;
-  /** The switcher address: the guest must stay below it. */
-  readonly switcherAddr: number = SWITCHER_ADDR;
+  /**
+   * The switcher address: the guest must stay below it (the top page-table
+   * span: 4 MiB, or 2 MiB under PAE).
+   */
+  readonly switcherAddr: number;
   /**
    * Where the guest is told its reserved top begins (`reserve_mem` = 2^32
-   * minus this, §6.3). Non-PAE: 0xfffe1000, what the real 4.9 host reports
-   * on a 2-CPU machine (its switcher: one text page and two per CPU below
-   * FIXADDR_START), so the guest's boot log reads the same; Linux rounds it
-   * down to its 4 MiB page-table span, 0xffc00000, which is exactly where
-   * this host's own region starts. PAE: the switcher address itself, as
-   * there Linux rounds to 2 MiB only and would use 0xffe00000 and below.
+   * minus this, §6.3): 0xfffe1000, what the real 4.9 host reports on a 2-CPU
+   * machine (its switcher: one text page and two per CPU below FIXADDR_START),
+   * so the guest's boot log reads the same. Linux rounds it down to its
+   * page-table span — 4 MiB, or 2 MiB under PAE — which is exactly where this
+   * host's own region, `switcherAddr`, starts.
    */
-  get reservedFrom(): number {
-    return this.pt.pae ? this.switcherAddr : REAL_SWITCHER_ADDR;
-  }
+  readonly reservedFrom: number = REAL_SWITCHER_ADDR;
   /** TSC frequency reported to the guest: 1 GHz (one instruction per nanosecond). */
   readonly tscKhz = 1_000_000;
   /** Boot time, seconds since the epoch. */
@@ -210,6 +210,7 @@ export class Guest {
     if (hostPages < 16) throw new RangeError("physical memory leaves no room for host pages");
     this.pages = new HostPages(mem, hostBase, hostPages);
     this.cpu = new CPU(mem);
+    this.switcherAddr = o.pae ? SWITCHER_ADDR_PAE : SWITCHER_ADDR;
     this.pt = new ShadowPageTables(this, o.pae ?? false);
     this.idt = new GuestIdt(this);
     this.gdt = new GuestGdt(this, this.pages.alloc());

@@ -73,12 +73,20 @@ export interface PgdirSlot {
 /** Number of cached shadow page directories. */
 export const PGDIR_SLOTS = 4;
 
-/** The switcher's virtual address: the top 4 MiB, the host's in every address space. */
+/**
+ * The switcher's virtual address (non-PAE): the top 4 MiB, one page-directory
+ * entry, the host's in every address space.
+ */
 export const SWITCHER_ADDR = 0xffc00000;
+/**
+ * The switcher's virtual address under PAE: the top 2 MiB, one PMD entry —
+ * what a PAE guest told the real host's reserved top (0xfffe1000) rounds to.
+ */
+export const SWITCHER_ADDR_PAE = 0xffe00000;
 /** Page-directory index of the switcher region: shadow PGD entries below it are the guest's. */
 export const SWITCHER_PGD_INDEX = SWITCHER_ADDR >>> 22;
-/** PAE: the switcher region is PMD entries 510 and up of PDPT entry 3. */
-export const SWITCHER_PMD_INDEX = (SWITCHER_ADDR >>> 21) & 511;
+/** PAE: the switcher region is PMD entry 511 of PDPT entry 3. */
+export const SWITCHER_PMD_INDEX = (SWITCHER_ADDR_PAE >>> 21) & 511;
 
 const hex = (n: number) => `0x${(n >>> 0).toString(16)}`;
 /** A 64-bit entry as one hex number (high half only when non-zero). */
@@ -177,7 +185,7 @@ export class ShadowPageTables {
 
   /**
    * Map the switcher into a shadow: point its switcher entry at the shared
-   * switcher PTE page (non-PAE: PGD 1023; PAE: PMD 510 of PDPT entry 3,
+   * switcher PTE page (non-PAE: PGD 1023; PAE: PMD 511 of PDPT entry 3,
    * whose PMD page the shadow then always has).
    */
   private mapSwitcher(slot: PgdirSlot): void {
@@ -196,7 +204,7 @@ export class ShadowPageTables {
   }
 
   /**
-   * Map host page `pa` at `SWITCHER_ADDR + i*4096` in every shadow, present
+   * Map host page `pa` at the switcher address + i*4096 in every shadow, present
    * and read-only for the CPU's supervisor accesses (descriptor reads); never
    * user-accessible. Returns the virtual address.
    */
@@ -207,7 +215,7 @@ export class ShadowPageTables {
       for (const s of this.slots) if (s) this.mapSwitcher(s);
     }
     this.g.mem.write32(this.switcherPt + i * (this.pae ? 8 : 4), pa | PTE.P | PTE.A);
-    const v = (SWITCHER_ADDR + i * 4096) | 0;
+    const v = ((this.pae ? SWITCHER_ADDR_PAE : SWITCHER_ADDR) + i * 4096) | 0;
     this.g.cpu.flushTlbPage(v);
     return v >>> 0;
   }
