@@ -375,6 +375,16 @@ describe("virtio block and entropy devices", () => {
     assert.equal(m.host.raised.get(2), 6, "an interrupt per kick");
   });
 
+  it("block: a writable buffer of 4 GiB is neither allocated nor trusted", () => {
+    const disk = new Uint8Array(2 * 512).fill(7);
+    const { m, fn } = live((h) => new VirtioBlock(h, disk));
+    const rd = request(m, 0, VIRTIO_BLK_T_IN, 0, 0xfffffff0);
+    assert.doesNotThrow(() => fn.barWrite(REG.notify, 0, 2));
+    assert.equal(m.bytes[rd + 1023], 7, "the disk's bytes were copied");
+    assert.equal(m.dv.getUint32(USED + 8, true), 1025, "used len: the data + the status");
+    assert.deepEqual(m.host.failures, ["virtio block: status byte outside guest RAM"]);
+  });
+
   it("rng: fills the buffers from its seed, deterministically", () => {
     const fill = (seed: number) => {
       const { m, dev, fn } = live((h) => new VirtioRng(h, seed));

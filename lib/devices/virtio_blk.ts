@@ -112,28 +112,27 @@ export class VirtioBlock extends VirtioDevice {
       const type = dv.getUint32(0, true);
       const sector = dv.getUint32(8, true) + dv.getUint32(12, true) * 0x100000000;
       this.served.set(type, (this.served.get(type) ?? 0) + 1);
-      const reply = new Uint8Array(inLen); // data, then the status in the last byte
-      let status = VIRTIO_BLK_S_OK, used = 1;
+      let data: Uint8Array = new Uint8Array(0), status = VIRTIO_BLK_S_OK;
       const at = sector * 512;
       if (type === VIRTIO_BLK_T_IN) {
         if (at > this.disk.length) status = VIRTIO_BLK_S_IOERR;
-        else {
-          const n = Math.min(inLen - 1, this.disk.length - at);
-          reply.set(this.disk.subarray(at, at + n));
-          used += n;
-        }
+        else data = this.disk.subarray(at, at + Math.min(inLen - 1, this.disk.length - at));
       } else if (type === VIRTIO_BLK_T_OUT) {
-        const data = out.subarray(16);
-        if (at + data.length > this.disk.length) {
+        const bytes = out.subarray(16);
+        if (at + bytes.length > this.disk.length) {
           this.host.fail(`${this.name}: write past the end of the disk (sector ${sector})`);
           status = VIRTIO_BLK_S_IOERR;
-        } else this.disk.set(data, at);
+        } else this.disk.set(bytes, at);
       } else if (type === VIRTIO_BLK_T_GET_ID) {
-        reply.set(new TextEncoder().encode(BLOCK_ID).subarray(0, Math.min(20, inLen - 1)));
-        used += Math.min(20, inLen - 1);
+        data = new TextEncoder().encode(BLOCK_ID).subarray(0, Math.min(20, inLen - 1));
       } else if (type !== VIRTIO_BLK_T_FLUSH) status = VIRTIO_BLK_S_UNSUPP;
-      reply[inLen - 1] = status;
-      q.scatter(chain, reply);
+      // The data from the first writable byte on; the status in the very last one.
+      const n = q.scatter(chain, data);
+      const last = chain.in.findLast((b) => b.len > 0)!;
+      if (!this.host.write(last.addr + last.len - 1, new Uint8Array([status]))) {
+        this.host.fail(`${this.name}: status byte outside guest RAM`);
+      }
+      const used = 1 + n;
       q.push(chain.head, used);
     }
     this.signalUsed(q);
