@@ -64,6 +64,15 @@ export const HVC1_SHELL = [
   `mount -t devtmpfs d /dev; setsid sh -c 'exec sh </dev/hvc1 >/dev/hvc1 2>&1'; poweroff -f"`,
 ];
 
+/** The kernel command line that runs the initramfs's own /init with its stdio on /dev/hvc1. */
+export const HVC1_INIT = [
+  "rdinit=/bin/busybox",
+  "--",
+  "sh",
+  "-c",
+  `"/bin/busybox mount -t devtmpfs d /dev; exec /init </dev/hvc1 >/dev/hvc1 2>&1"`,
+];
+
 /** The boot log lines every 4.9 guest prints up to its console driver binding, in order. */
 const BOOT_LINES = [
   "Reserving virtual address space above 0xfffe1000",
@@ -101,6 +110,20 @@ describe("a Linux 4.9 lguest guest (LGUEST_TS_GUEST_DIR)", () => {
       assert.match(r.err, /CRASH: Power down; \d+ instructions/);
     });
   }
+
+  it("/init on hvc1: its markers, uname and the command line, then power-off", {
+    skip,
+    timeout: 600_000,
+  }, () => {
+    const r = repl(["--run", initrd(), "64", join(DIR, "bzImage"), ...HVC1_INIT]);
+    assert.equal(r.status, 0, r.err);
+    assertBootLog(r.out);
+    assert.match(
+      r.out,
+      /== init start ==\r?\nLinux \(none\) 4\.9\.\d+ .* i586 GNU\/Linux\r?\nrdinit=\/bin\/busybox -- sh -c .*\r?\n== init done ==/,
+    );
+    assert.doesNotMatch(r.err, /Appendix B/);
+  });
 
   it("PAE: the same boot with --pae", { skip, timeout: 600_000 }, () => {
     const r = repl(["--run", "--pae", initrd(), "64", join(DIR, "pae/bzImage")]);
