@@ -197,6 +197,18 @@ export class Guest {
   private readonly lastFix = { vaddr: 0, err: 0, fixed: false };
   /** How many stalled iterations ended with that fault "fixed". */
   private stalledFixes = 0;
+  /**
+   * Something happened that may let an interrupt through: the CPU stopped for
+   * a reason of its own (a trap, a hypercall that changed the schedule, a
+   * stop), an IRQ was raised, the clock event fired. A stop that is only the
+   * instruction budget running out is none of these: nothing happened at that
+   * point, so it is not a point where the guest can take an interrupt.
+   * Interrupts are looked for at the same points whatever the budgets (a run
+   * in one go, in slices, or stepped in the debugger); otherwise a guest that
+   * unblocks interrupts with a plain store would take them where the host's
+   * loop happened to be sliced.
+   */
+  private lookForInterrupts = true;
 
   /** A guest at reset, before the launcher loads it. @param o sizes; the CPU's physical memory is made here */
   constructor(mem: PhysicalMemory, o: GuestOptions) {
@@ -330,6 +342,7 @@ export class Guest {
   setInterrupt(irq: number): void {
     if (irq >>> 0 >= LGUEST_IRQS) return;
     this.irqsPending |= 1 << irq;
+    this.lookForInterrupts = true;
     this.cpu.requestStop();
   }
 
@@ -421,6 +434,7 @@ export class Guest {
    */
   hypercall(nr: number, a1 = 0, a2 = 0, a3 = 0, a4 = 0): boolean {
     if (this.dead) return false;
+    this.lookForInterrupts = true; // what it changes is looked at on the next run
     return this.guarded(() => {
       drainAsync(this);
       doHcall(this, nr, a1, a2, a3, a4);
@@ -553,8 +567,12 @@ export class Guest {
     if (this.timerDeadline >= 0 && this.nowNs() >= this.timerDeadline) {
       this.timerDeadline = -1;
       this.irqsPending |= 1; // IRQ 0: the timer
+      this.lookForInterrupts = true;
     }
-    maybeDeliverInterrupt(this);
+    if (this.lookForInterrupts) {
+      this.lookForInterrupts = false;
+      maybeDeliverInterrupt(this);
+    }
     if (this.halted) {
       const blocked = this.lguestData >= 0
         ? this.readLguestData(LGUEST_DATA.blocked_interrupts)
@@ -579,6 +597,7 @@ export class Guest {
       budget = Math.max(1, Math.min(budget, this.timerDeadline - this.nowNs()));
     }
     const exit = cpu.run(budget);
+    if (exit !== Exit.Budget) this.lookForInterrupts = true;
     switch (exit) {
       case Exit.Budget:
         return null;
