@@ -233,6 +233,8 @@ export class CPU {
   private freeIds: number[] = [];
   /** The block running now (to count what it retired if it faults). */
   private curBlock: Block | null = null;
+  /** Instructions of the running block already subtracted from the slice (jit.ts steps). */
+  blockDone = 0;
   /** How many blocks have been translated (for the debugger and benchmarks). */
   blocksTranslated = 0;
 
@@ -290,7 +292,7 @@ export class CPU {
   /** Interrupts are inhibited while icount < shadowUntil (STI, MOV SS, POP SS). */
   private shadowUntil = 0;
   /** The real remaining budget while a slice is cut short (-1: not cut). */
-  private sliceCut = -1;
+  sliceCut: number = -1;
   /** An exception or INT was delivered during the current slice (it discards a single-step trap). */
   private stepEvent = false;
   /** Set by interrupts.ts when delivering a software INT faulted (the INT then did not retire). */
@@ -1469,7 +1471,8 @@ export class CPU {
         if (this.curBlock !== null) {
           // A fault inside a translated block: count the instructions it retired before.
           const k = this.curBlock.eips.indexOf(this.instrStart);
-          this.sliceLeft -= k < 0 ? 0 : k;
+          if (k >= 0) this.sliceLeft -= k - this.blockDone;
+          this.blockDone = 0;
           this.curBlock = null;
         }
         if (this.retire) this.sliceLeft--;

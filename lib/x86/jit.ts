@@ -12,9 +12,21 @@
  * instruction does. Operand addresses, immediates and instruction pointers are
  * baked in as constants.
  *
+ * Instructions the translator does not spell out but whose length it can
+ * decode (16-bit operand forms, string instructions with or without REP, BT*,
+ * CMPXCHG, XADD, 8-bit shifts, ...: see `steppable`) stay inside the block:
+ * the block calls the interpreter's `step` for them (one implementation, as
+ * v86 calls its interpreter's instruction functions from generated code).
+ * Before such a call the block brings the slice's count up to date (so the
+ * instruction sees the exact instruction count, as virtual time), and after it
+ * leaves unless EIP is the next instruction and the slice was not cut (an
+ * interrupt window or a stop request lands right after the instruction, as in
+ * the interpreter).
+ *
  * Precision: each instruction stores its EIP in `cpu.instrStart` before it
  * runs, so a fault inside a block rolls back exactly as in the interpreter; the
- * run loop counts the instructions the block retired before the fault.
+ * run loop counts the instructions the block retired before the fault (less
+ * `cpu.blockDone`, those it already counted).
  *
  * Coherence: blocks are keyed by physical address and remember the linear
  * address they were built for. A page holding blocks is a *code page*: the
@@ -44,7 +56,7 @@ export interface Block {
 }
 
 /** How many times an address must start an instruction before it is translated. */
-export const HOT_THRESHOLD = 40;
+export const HOT_THRESHOLD = 5000;
 
 /** Longest block, in instructions. */
 const MAX_BLOCK = 64;
@@ -81,6 +93,9 @@ let lastSeg = 3;
 function wchk(): string {
   return `if ((c.sflags[${lastSeg}] & 0x1a) !== 0x12) c.segWriteFault(${lastSeg}); `;
 }
+
+/** emit's line for "run this instruction with the interpreter" (translate writes the code). */
+const STEP = "\u0000step";
 
 const PAGE_END = { pageEnd: true };
 const UNSUPPORTED = { unsupported: true };
@@ -134,6 +149,8 @@ export function translate(cpu: CPU, lin: number, pa: number): Block | null {
   const eips: number[] = [];
   let eip = cpu.eip;
   let ended = false;
+  /** Instructions already subtracted from the slice (by a step). */
+  let counted = 0;
   const bps = cpu.breakpoints;
   while (eips.length < MAX_BLOCK && !ended) {
     // A block never runs across a breakpoint: end it before one.
@@ -147,19 +164,31 @@ export function translate(cpu: CPU, lin: number, pa: number): Block | null {
       if (e !== PAGE_END && e !== UNSUPPORTED) throw e;
       break;
     }
+    const k = eips.length, nx = (eip + (code.pa - start)) | 0;
     eips.push(eip);
-    lines.push(`c.instrStart = ${eip};`, ...out);
-    eip = (eip + (code.pa - start)) | 0;
+    lines.push(`c.instrStart = ${eip};`);
+    if (out.length === 1 && out[0] === STEP) {
+      lines.push(
+        `${k > counted ? `c.sliceLeft -= ${k - counted}; ` : ""}c.blockDone = ${k};`,
+        `c.eip = ${eip}; exec.step(c); c.sliceLeft--; c.blockDone = ${k + 1};`,
+        `if (c.eip !== ${nx} || c.sliceCut >= 0) { c.blockDone = 0; return; }`,
+      );
+      counted = k + 1;
+    } else lines.push(...out);
+    eip = nx;
     if (term) ended = true;
   }
   if (eips.length === 0) return null;
   const n = eips.length;
   if (!ended) lines.push(`c.eip = ${eip};`);
+  const tail = counted > 0
+    ? `c.sliceLeft -= ${n - counted}; c.blockDone = 0;`
+    : `c.sliceLeft -= ${n};`;
   const body = `"use strict";
 return function block_${(lin >>> 0).toString(16)}(c) {
   const r = c.regs, r8 = c.regs8, r16 = c.regs16, sb = c.sbase;
   ${lines.join("\n  ")}
-  c.sliceLeft -= ${n};
+  ${tail}
 };`;
   const fn = new Function("ops", "exec", body)(ops, exec) as (cpu: CPU) => void;
   return { lin, n, eips: Int32Array.from(eips), fn };
@@ -172,12 +201,15 @@ return function block_${(lin >>> 0).toString(16)}(c) {
  * the interpreter must run.
  */
 function emit(code: Code, out: string[], next: () => number): boolean {
-  let seg = -1, lock = false;
+  let seg = -1, lock = false, o16 = false, rep = false;
   let op = code.u();
-  // At most one LOCK and one segment override are handled here; other prefixes and
-  // longer runs (and the 15-byte limit they can reach) are left to the interpreter.
-  for (let n = 0; n < 2; n++) {
+  // At most one LOCK, one segment override, one 66 and one REP/REPNE are handled here;
+  // other prefixes (67) and longer runs (and the 15-byte limit they can reach) are left
+  // to the interpreter.
+  for (let n = 0; n < 4; n++) {
     if (op === 0xf0 && !lock) lock = true;
+    else if (op === 0x66 && !o16) o16 = true;
+    else if ((op === 0xf2 || op === 0xf3) && !rep) rep = true;
     else if (
       seg < 0 &&
       (op === 0x26 || op === 0x2e || op === 0x36 || op === 0x3e || op === 0x64 || op === 0x65)
@@ -191,6 +223,15 @@ function emit(code: Code, out: string[], next: () => number): boolean {
   // (A single CPU needs nothing more from LOCK.)
   if (lock && !code.ok(2)) throw UNSUPPORTED;
   if (lock && !isLockable(op, code.u8[code.pa], code.u8[code.pa + 1])) throw UNSUPPORTED;
+  if (rep) {
+    // REP/REPNE: string instructions (not INS/OUTS) and PAUSE, by the interpreter.
+    if ((op >= 0xa4 && op <= 0xa7) || (op >= 0xaa && op <= 0xaf) || (op === 0x90 && !o16)) {
+      out.push(STEP);
+      return false;
+    }
+    throw UNSUPPORTED;
+  }
+  if (o16) return emit16(code, out, op, seg);
   if (op < 0x40 && (op & 7) < 6) {
     const aop = op >> 3, form = op & 7;
     const store = aop !== 7;
@@ -425,8 +466,13 @@ function emit(code: Code, out: string[], next: () => number): boolean {
       return false;
     }
     case 0xf6: {
+      if (((code.u8[code.pa] >> 3) & 7) > 1) {
+        // NOT/NEG/MUL/IMUL/DIV/IDIV r/m8
+        stepModrm(code, seg, 0);
+        out.push(STEP);
+        return false;
+      }
       const m = code.u();
-      if (((m >> 3) & 7) > 1) throw UNSUPPORTED;
       const src = m >= 0xc0 ? R8NAME[m & 7] : `c.read8(${eaExpr(code, m, seg)})`;
       out.push(`c.logic(${src} & ${code.u()}, 7);`);
       return false;
@@ -538,8 +584,226 @@ function emit(code: Code, out: string[], next: () => number): boolean {
     // falls through (never: every inner case returns or throws)
     case 0x0f:
       return emit0F(code, out, next, seg);
+    case 0xa0:
+    case 0xa1:
+    case 0xa2:
+    case 0xa3: {
+      // MOV AL/EAX <-> moffs32 (DS unless overridden).
+      const s = seg >= 0 ? seg : 3;
+      const a = `((${code.i32()} + sb[${s}]) | 0)`;
+      lastSeg = s;
+      out.push(
+        op === 0xa0
+          ? `r8[0] = c.read8(${a});`
+          : op === 0xa1
+          ? `r[0] = c.read32(${a});`
+          : `{ const a = ${a}; ${wchk()}c.${
+            op === 0xa2 ? "write8(a, r8[0])" : "write32(a, r[0])"
+          }; }`,
+      );
+      return false;
+    }
+    default:
+      return steppable(code, out, op, seg);
+  }
+}
+
+/**
+ * The interpreter runs this one-byte-opcode instruction inside the block, when
+ * its length is known here and it neither transfers control nor changes the
+ * mode, the interrupt flag or the code segment (see the module comment);
+ * otherwise UNSUPPORTED.
+ */
+function steppable(code: Code, out: string[], op: number, seg: number): boolean {
+  switch (op) {
+    case 0x86: // XCHG r/m8, r8
+    case 0xd0: // shifts and rotates by 1 and CL
+    case 0xd2:
+    case 0xd3:
+      stepModrm(code, seg, 0);
+      break;
+    case 0xc0: // shifts and rotates by imm8
+    case 0xc1:
+      stepModrm(code, seg, 1);
+      break;
+    case 0xfe: { // INC/DEC r/m8
+      if (((code.u8[code.pa] >> 3) & 7) > 1) throw UNSUPPORTED;
+      stepModrm(code, seg, 0);
+      break;
+    }
+    case 0xa4: // string instructions without REP (not INS/OUTS)
+    case 0xa5:
+    case 0xa6:
+    case 0xa7:
+    case 0xaa:
+    case 0xab:
+    case 0xac:
+    case 0xad:
+    case 0xae:
+    case 0xaf:
+    case 0x9c: // PUSHF (POPF can change IF and TF: not here)
+    case 0x9e: // SAHF, LAHF
+    case 0x9f:
+    case 0xf5: // CMC, CLC, STC, CLD, STD
+    case 0xf8:
+    case 0xf9:
+    case 0xfc:
+    case 0xfd:
+      break;
     default:
       throw UNSUPPORTED;
+  }
+  out.push(STEP);
+  return false;
+}
+
+/** Consume a ModRM operand (32-bit addressing) and `imm` immediate bytes, for a stepped instruction. */
+function stepModrm(code: Code, seg: number, imm: number): void {
+  const m = code.u();
+  if (m < 0xc0) eaExpr(code, m, seg);
+  for (let i = 0; i < imm; i++) code.u();
+}
+
+/**
+ * An instruction with the operand-size prefix: 16-bit MOVs between registers
+ * and memory and MOV r16, imm16 inline; the common integer forms (ALU, TEST,
+ * INC/DEC, PUSH/POP, shifts, MOVZX/MOVSX, BT*, CMPXCHG, XADD, ...) through the
+ * interpreter (see `steppable`); anything else UNSUPPORTED.
+ */
+function emit16(code: Code, out: string[], op: number, seg: number): boolean {
+  if (op === 0x89 || op === 0x8b) {
+    const m = code.u();
+    const g = `r16[${((m >> 3) & 7) << 1}]`;
+    if (m >= 0xc0) {
+      const e = `r16[${(m & 7) << 1}]`;
+      out.push(op === 0x89 ? `${e} = ${g};` : `${g} = ${e};`);
+    } else {
+      const a = eaExpr(code, m, seg);
+      out.push(
+        op === 0x89 ? `{ const a = ${a}; ${wchk()}c.write16(a, ${g}); }` : `${g} = c.read16(${a});`,
+      );
+    }
+    return false;
+  }
+  if (op >= 0xb8 && op <= 0xbf) {
+    out.push(`r16[${(op & 7) << 1}] = ${code.u16()};`);
+    return false;
+  }
+  if (op === 0xa1 || op === 0xa3) {
+    const s = seg >= 0 ? seg : 3;
+    const a = `((${code.i32()} + sb[${s}]) | 0)`;
+    lastSeg = s;
+    out.push(
+      op === 0xa1
+        ? `r16[0] = c.read16(${a});`
+        : `{ const a = ${a}; ${wchk()}c.write16(a, r16[0]); }`,
+    );
+    return false;
+  }
+  if (op < 0x40 && (op & 7) < 6) {
+    // ALU r/m16, r16 / r16, r/m16 / AX, imm16
+    const form = op & 7;
+    if (form < 4) stepModrm(code, seg, 0);
+    else code.u16();
+  } else if (
+    (op >= 0x40 && op <= 0x5f) || op === 0x98 || op === 0x99 || (op >= 0xa4 && op <= 0xaf)
+  ) {
+    // INC/DEC/PUSH/POP r16, CBW/CWD, 16-bit string instructions
+    if (op === 0xa8) code.u();
+    else if (op === 0xa9) code.u16();
+  } else {
+    switch (op) {
+      case 0x69:
+        stepModrm(code, seg, 2);
+        break;
+      case 0x6b:
+      case 0x83:
+      case 0xc1:
+        stepModrm(code, seg, 1);
+        break;
+      case 0x81:
+        stepModrm(code, seg, 2);
+        break;
+      case 0x85:
+      case 0x87:
+      case 0xd1:
+      case 0xd3:
+        stepModrm(code, seg, 0);
+        break;
+      case 0x8d: // LEA r16 (a register operand is #UD: the interpreter raises it)
+        stepModrm(code, seg, 0);
+        break;
+      case 0xc7: {
+        if (((code.u8[code.pa] >> 3) & 7) !== 0) throw UNSUPPORTED;
+        stepModrm(code, seg, 2);
+        break;
+      }
+      case 0xf7: {
+        const k = (code.u8[code.pa] >> 3) & 7;
+        stepModrm(code, seg, k < 2 ? 2 : 0);
+        break;
+      }
+      case 0xff: {
+        const k = (code.u8[code.pa] >> 3) & 7;
+        if (k !== 0 && k !== 1 && k !== 6) throw UNSUPPORTED;
+        stepModrm(code, seg, 0);
+        break;
+      }
+      case 0x0f: {
+        const op2 = code.u();
+        if (!steppable0F(code, op2, seg)) throw UNSUPPORTED;
+        break;
+      }
+      default:
+        throw UNSUPPORTED;
+    }
+  }
+  out.push(STEP);
+  return false;
+}
+
+/**
+ * Consume a 0F-prefixed instruction the interpreter may run inside a block
+ * (BT*, CMPXCHG, XADD, BSF/BSR, SHLD/SHRD, BSWAP, and the 16-bit forms of
+ * MOVZX/MOVSX, IMUL and CMOVcc); false when it is not one of them.
+ */
+function steppable0F(code: Code, op: number, seg: number): boolean {
+  if (op >= 0xc8 && op <= 0xcf) return true; // BSWAP
+  if (op >= 0x40 && op <= 0x4f) {
+    stepModrm(code, seg, 0);
+    return true;
+  }
+  switch (op) {
+    case 0xa3:
+    case 0xab:
+    case 0xb3:
+    case 0xbb:
+    case 0xb0:
+    case 0xb1:
+    case 0xc0:
+    case 0xc1:
+    case 0xbc:
+    case 0xbd:
+    case 0xa5:
+    case 0xad:
+    case 0xaf:
+    case 0xb6:
+    case 0xb7:
+    case 0xbe:
+    case 0xbf:
+      stepModrm(code, seg, 0);
+      return true;
+    case 0xba: {
+      if (((code.u8[code.pa] >> 3) & 7) < 4) return false; // BT imm8 group: /4-/7 only
+      stepModrm(code, seg, 1);
+      return true;
+    }
+    case 0xa4:
+    case 0xac:
+      stepModrm(code, seg, 1);
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -593,6 +857,8 @@ function emit0F(code: Code, out: string[], next: () => number, seg: number): boo
       return false;
     }
     default:
-      throw UNSUPPORTED;
+      if (!steppable0F(code, op, seg)) throw UNSUPPORTED;
+      out.push(STEP);
+      return false;
   }
 }
