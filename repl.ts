@@ -538,6 +538,16 @@ class Terminal {
   settle(): void {
     this.flushGuest(true);
     if (this.midLine) this.raw("\n");
+    this.notes();
+  }
+
+  /** What the machine has to say about the guest (the Appendix B watch), or null. */
+  note: () => string | null = () => null;
+
+  /** Print the machine's note, if there is one now. */
+  notes(): void {
+    const n = this.note();
+    if (n) this.write(`[lguest: ${n}]`);
   }
 }
 
@@ -570,9 +580,15 @@ async function repl(args: LauncherArgs, kernel: Uint8Array): Promise<number> {
   term.follow(target.output);
   const dbg = new Debugger(target);
   let quitWith: number | null = null;
+  // A Linux guest whose console goes silent (Appendix B) is told about it once, between chunks.
+  const watch = target instanceof LguestTarget ? new ConsoleWatch(target.launcher) : null;
+  term.note = () => watch?.check() ?? null;
   const session = new Session(dbg, {
     write: (t) => term.write(t),
-    onChunk: () => term.flushGuest(),
+    onChunk: () => {
+      term.flushGuest();
+      term.notes();
+    },
     onQuit: (s) => (quitWith = s),
     onBackgroundStop: () => term.settle(),
   });

@@ -125,6 +125,18 @@ describe("a Linux 4.9 lguest guest (LGUEST_TS_GUEST_DIR)", () => {
     assert.doesNotMatch(r.err, /Appendix B/);
   });
 
+  it("the REPL says the Appendix B line too, after the run that shows it", {
+    skip,
+    timeout: 600_000,
+  }, () => {
+    const r = repl([initrd(), "64", join(DIR, "vmlinux")], "c\nquit\n");
+    assert.equal(r.status, 0, r.err);
+    assert.match(
+      r.out,
+      /the guest ended: CRASH: Power down[^]*\[lguest: the guest's console went silent/,
+    );
+  });
+
   it("PAE: the same boot with --pae", { skip, timeout: 600_000 }, () => {
     const r = repl(["--run", "--pae", initrd(), "64", join(DIR, "pae/bzImage")]);
     assert.equal(r.status, 0, r.err);
