@@ -252,8 +252,11 @@ class GuestKeys {
   private waiter: (() => void) | null = null;
   private owning = false;
 
-  /** Keys for `launcher`'s console; `escape` when Ctrl-] is typed. */
-  constructor(private readonly launcher: Launcher, private readonly escape: () => void) {}
+  /** Keys for `launcher`'s console; `escape` (with the key's name) when Ctrl-] is typed. */
+  constructor(
+    private readonly launcher: Launcher,
+    private readonly escape: (key: string) => void,
+  ) {}
 
   /** The guest's console driver takes input. */
   get receiving(): boolean {
@@ -308,8 +311,8 @@ class GuestKeys {
     const mine = esc < 0 ? bytes : bytes.subarray(0, esc);
     if (this.receiving) {
       if (mine.length > 0) this.launcher.console.input(new Uint8Array(mine));
-    } else if (mine.includes(3)) this.escape();
-    if (esc >= 0) this.escape();
+    } else if (mine.includes(3)) this.escape("Ctrl-C");
+    if (esc >= 0) this.escape("Ctrl-]");
     this.waiter?.();
   }
 }
@@ -336,9 +339,9 @@ async function runLguest(args: LauncherArgs, kernel: Uint8Array): Promise<number
   const l = launch(args, kernel, (b) => st.guestByte(b), script);
   const g = l.guest;
   const watch = new ConsoleWatch(l);
-  let escaped = false;
+  let escaped = "";
   const tty = script === undefined && args.input === undefined && process.stdin.isTTY === true;
-  const keys = tty ? new GuestKeys(l, () => (escaped = true)) : null;
+  const keys = tty ? new GuestKeys(l, (key) => (escaped = key)) : null;
   // Live: an idle guest waits in real time for its clock event (up to 50 ms at a
   // time) or a key, rather than racing through virtual time.
   let idleNs = -1;
@@ -401,7 +404,7 @@ async function runLguest(args: LauncherArgs, kernel: Uint8Array): Promise<number
     : stop === "limit"
     ? `stopped after ${n} instructions (--max-insns)`
     : stop === "interrupted"
-    ? `interrupted (${escaped ? "Ctrl-]" : "Ctrl-C"}) in phase '${guestPhase(g, l.kernel.format)}'`
+    ? `interrupted (${escaped || "Ctrl-C"}) in phase '${guestPhase(g, l.kernel.format)}'`
     : `stopped: ${stop}`;
   const mips = secs > 0 ? (n / secs / 1e6).toFixed(1) : "-";
   const sc = l.consoleScript;
