@@ -130,6 +130,7 @@ describe("repl.ts from the command line", () => {
       assert.equal(err, "", "nothing on stderr while it runs, when stderr is not a terminal");
       spawnSync("kill", ["-INT", String(child.pid)]);
       assert.equal(await status, 130, out + err);
+      // deno-lint-ignore no-control-regex -- the escape codes are what is tested
       assert.doesNotMatch(out + err, /\x1b/);
       assert.match(
         err,
@@ -153,6 +154,7 @@ describe("repl.ts from the command line", () => {
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stdout, /\nerror: unknown command 'frob'/);
     assert.match(r.stdout, /\n=>\*0x001000b7 <putc>/);
+    // deno-lint-ignore no-control-regex -- the escape codes are what is tested
     assert.doesNotMatch(r.stdout + r.stderr, /\x1b/);
   });
 
@@ -498,13 +500,19 @@ describe("a real terminal (tmux)", () => {
         await p.prompt();
         const e = p.screenWithEscapes();
         if (colour) {
+          // deno-lint-ignore no-control-regex -- the escape codes are what is tested
           assert.match(e, /\x1b\[31merror: unknown command 'frob'/);
+          // deno-lint-ignore no-control-regex -- the escape codes are what is tested
           assert.match(e, /\x1b\[33m\[\d+\] breakpoint 1 at 0x001000b7 <putc>/);
           assert.match(
             e,
+            // deno-lint-ignore no-control-regex -- the escape codes are what is tested
             /\x1b\[1m\x1b\[32m=>(\x1b\[[0-9;]*m)*\*?(\x1b\[[0-9;]*m)*0x001000b7 <putc>/,
           );
-        } else assert.doesNotMatch(e, /\x1b\[3[0-9]m/);
+        } else {
+          // deno-lint-ignore no-control-regex -- the escape codes are what is tested
+          assert.doesNotMatch(e, /\x1b\[3[0-9]m/);
+        }
       } finally {
         p.close();
       }

@@ -423,12 +423,13 @@ export class Session {
     if (t.guest) {
       lines.push(
         "Try: step (s), regs, lguest, pgdirs, translate eip, hcalls; or break hcall new_pgtable,",
-        "     continue (c), then pgdir guest and pgdir shadow. Ctrl-C stops a running guest; help lists all.",
+        "     continue (c), then pgdir guest and pgdir shadow. Ctrl-] stops a running guest (Ctrl-C",
+        "     too while its console takes no input); help lists all.",
       );
     } else {
       lines.push(
         "Try: step (s), regs, disasm, x/16b eip, tlb; or watch ADDR / break ADDR, then continue (c).",
-        "     Ctrl-C stops a running guest; help lists all.",
+        "     Ctrl-] or Ctrl-C stops a running guest; help lists all.",
       );
     }
     lines.push("Addresses are hex (0n10 is decimal ten); counts are decimal (step 10).");
@@ -1624,7 +1625,8 @@ export function helpLines(topic?: string): string[] {
   }
   out.push("help COMMAND for details; help numbers for how to write numbers (hex by default).");
   out.push(
-    "Ctrl-C stops a running guest; Tab completes commands, registers, symbols, hypercall names.",
+    "Ctrl-] stops a running guest (Ctrl-C too while its console takes no input);",
+    "Tab completes commands, registers, symbols, hypercall names.",
   );
   return out;
 }
