@@ -34,7 +34,10 @@ import { join } from "node:path";
 import * as readline from "node:readline";
 import process from "node:process";
 import { BootError } from "./lib/boot/errors.ts";
-import { type LauncherArgs, parseLauncherArgs, USAGE } from "./lib/boot/cmdline.ts";
+import { type LauncherArgs, type NetArg, parseLauncherArgs, USAGE } from "./lib/boot/cmdline.ts";
+import type { NetBackend } from "./lib/devices/net_backend.ts";
+import { NetResponder } from "./lib/devices/net_responder.ts";
+import { NetSocket } from "./lib/devices/net_socket.ts";
 import { Launcher } from "./lib/boot/launcher.ts";
 import { ConsoleWatch, endReason } from "./lib/boot/diagnosis.ts";
 import type { ConsoleLog, ConsoleReader } from "./lib/boot/console_log.ts";
@@ -212,6 +215,21 @@ async function runBare(args: LauncherArgs, kernel: Uint8Array): Promise<number> 
   return r.status;
 }
 
+/**
+ * The packet backend `--net=` names. A socket link comes up in the
+ * background (frames sent before are dropped); when it fails or goes down the
+ * reason is printed once on stderr, and the guest runs on unplugged.
+ */
+function netBackend(n: NetArg): NetBackend {
+  if (n.kind === "responder") return new NetResponder();
+  const s = new NetSocket(n.mode, n.port);
+  s.ready.then(
+    () => process.stderr.write(`[net: ${s.name}: link up]\n`),
+    () => process.stderr.write(`[net: ${s.error}]\n`),
+  );
+  return s;
+}
+
 function launch(
   args: LauncherArgs,
   kernel: Uint8Array,
@@ -226,6 +244,8 @@ function launch(
     initrdName: args.initrd,
     block: args.block ? readFile(args.block) : undefined,
     rngSeed: args.rngSeed,
+    net: args.net ? netBackend(args.net) : undefined,
+    deviceOrder: args.deviceOrder,
     consoleInput: args.input ? readFile(args.input) : undefined,
     cmdline: args.kernelArgs.join(" "),
     pagetables: args.pagetables,

@@ -30,6 +30,10 @@ export interface LauncherArgs {
   block?: string;
   /** Seed of a virtio entropy device (--rng[=SEED]). */
   rngSeed?: number;
+  /** A virtio network card (--net=responder | socket,listen=PORT | socket,connect=PORT). */
+  net?: NetArg;
+  /** The devices after the console in the order their options came. */
+  deviceOrder: ("block" | "rng" | "net")[];
   /** A file whose bytes are the console's input (--input=FILE). */
   input?: string;
   /** Console input typed in when the guest waits for it (--console-input=FILE; - is stdin). */
@@ -52,6 +56,26 @@ export interface LauncherArgs {
   version: boolean;
 }
 
+/** A parsed `--net=` argument. */
+export type NetArg =
+  | { kind: "responder" }
+  | { kind: "socket"; mode: "listen" | "connect"; port: number };
+
+/** Parse the value of `--net=`; throws a one-line {@link BootError} when it is bad. */
+export function parseNetArg(v: string): NetArg {
+  if (v === "responder") return { kind: "responder" };
+  const m = /^socket,(listen|connect)=(\d{1,5})$/.exec(v);
+  if (m) {
+    const port = Number(m[2]);
+    if (port >= 1 && port <= 65535) {
+      return { kind: "socket", mode: m[1] as "listen" | "connect", port };
+    }
+  }
+  throw new BootError(
+    `--net must be responder, socket,listen=PORT or socket,connect=PORT (PORT 1-65535), not '${v}'`,
+  );
+}
+
 /** The usage text. */
 export const USAGE =
   `usage: repl.ts [options] <mem-MiB> <vmlinux|bzImage|ELF> [options] [kernel args…]
@@ -67,6 +91,9 @@ options (before the memory size, or right after the kernel file):
   --block=FILE         a virtio block device on FILE's contents (the guest's writes
                        stay in memory: the file is not changed)
   --rng[=SEED]         a virtio entropy device (seeded, so runs stay deterministic)
+  --net=BACKEND        a virtio network card: responder (a gateway 10.0.2.2 on
+                       10.0.2.0/24 answering ARP and ping), or socket,listen=PORT /
+                       socket,connect=PORT (frames to another lguest.ts on 127.0.0.1)
   --input=FILE         FILE's bytes are the console's input, handed to the guest's
                        receive buffers as it posts them
   --console-input=FILE text typed into the guest's console, a line at a time, each when
@@ -99,6 +126,7 @@ export function parseLauncherArgs(argv: string[]): LauncherArgs {
     version: false,
     interactive: false,
     pae: false,
+    deviceOrder: [],
   };
   let i = 0;
   const option = (w: string): boolean => {
@@ -132,6 +160,11 @@ export function parseLauncherArgs(argv: string[]): LauncherArgs {
         return true;
       case "--block":
         a.block = need();
+        a.deviceOrder.push("block");
+        return true;
+      case "--net":
+        a.net = parseNetArg(need());
+        a.deviceOrder.push("net");
         return true;
       case "--input":
         a.input = need();
@@ -142,6 +175,7 @@ export function parseLauncherArgs(argv: string[]): LauncherArgs {
           throw new BootError(`--rng=SEED needs a number up to 2^32-1, not '${value}'`);
         }
         a.rngSeed = v;
+        a.deviceOrder.push("rng");
         return true;
       }
       case "--console-input":

@@ -23,8 +23,9 @@
  * and entered just after the magic.
  *
  * The devices (lib/devices): PCI configuration mechanism 1 with the virtio
- * console in slot 1 (IRQ 1), then a block device and an entropy device when
- * asked for (slots and IRQs 2, 3, …), wired on the CPU's bus — the PCI ports, the
+ * console in slot 1 (IRQ 1), then a block device, an entropy device and a
+ * network card when asked for (slots and IRQs 2, 3, … in the order of their
+ * options), wired on the CPU's bus — the PCI ports, the
  * i8042 status port (§7.1) and the device window as one MMIO region — so the
  * CPU's own decoder carries every guest access to them; the host's trap
  * policy emulates the guest kernel's port I/O by handing it to the same bus.
@@ -48,6 +49,8 @@ import { type VirtioDevice, VirtioPciFunction } from "../devices/virtio_pci.ts";
 import { VirtioConsole } from "../devices/virtio_console.ts";
 import { VirtioBlock } from "../devices/virtio_blk.ts";
 import { VirtioRng } from "../devices/virtio_rng.ts";
+import { VirtioNet } from "../devices/virtio_net.ts";
+import type { NetBackend } from "../devices/net_backend.ts";
 import { ScriptedConsoleInput } from "./console_input.ts";
 
 /** Launch options. */
@@ -88,6 +91,17 @@ export interface LaunchOptions {
    * seed (`--rng`; deterministic, unlike lguest's /dev/urandom).
    */
   rngSeed?: number;
+  /**
+   * A virtio network card on this packet backend (`--net=…`): the built-in
+   * responder (net_responder.ts) or a socket link (net_socket.ts).
+   */
+  net?: NetBackend;
+  /**
+   * The order of the devices after the console, slot 2 onward, as their
+   * options came (lguest's launcher plugs them in option order); devices not
+   * named follow in the order block, rng, net.
+   */
+  deviceOrder?: ("block" | "rng" | "net")[];
   /** Bytes for the console's input (its receive queue), held until the driver posts buffers. */
   consoleInput?: Uint8Array;
   /**
@@ -144,6 +158,8 @@ export class Launcher {
   readonly block: VirtioBlock | null = null;
   /** The virtio entropy device, when asked for. */
   readonly rng: VirtioRng | null = null;
+  /** The virtio network card, when a backend was given. */
+  readonly net: VirtioNet | null = null;
   /** Every virtio function, by slot order (slot n + 1 is IRQ n + 1). */
   readonly functions: VirtioPciFunction[] = [];
   /**
@@ -205,8 +221,12 @@ export class Launcher {
     };
     this.consolePci = plug(this.console);
     if (o.consoleInput) this.console.input(o.consoleInput);
-    if (o.block) plug(this.block = new VirtioBlock(host, o.block));
-    if (o.rngSeed !== undefined) plug(this.rng = new VirtioRng(host, o.rngSeed));
+    const order = [...new Set([...(o.deviceOrder ?? []), "block", "rng", "net"])];
+    for (const d of order) {
+      if (d === "block" && o.block) plug(this.block = new VirtioBlock(host, o.block));
+      if (d === "rng" && o.rngSeed !== undefined) plug(this.rng = new VirtioRng(host, o.rngSeed));
+      if (d === "net" && o.net) plug(this.net = new VirtioNet(host, o.net));
+    }
     const bus = this.guest.cpu.bus;
     bus.registerPorts(0xcf8, 8, this.pci);
     bus.registerPorts(0x64, 1, I8042_STATUS);
