@@ -82,6 +82,10 @@ export type { DescChain, VirtBuffer } from "./lib/devices/virtqueue.ts";
 export { VirtioConsole } from "./lib/devices/virtio_console.ts";
 export { VirtioBlock } from "./lib/devices/virtio_blk.ts";
 export { VirtioRng } from "./lib/devices/virtio_rng.ts";
+export { VirtioNet } from "./lib/devices/virtio_net.ts";
+export type { NetBackend } from "./lib/devices/net_backend.ts";
+export { NetResponder } from "./lib/devices/net_responder.ts";
+export { NetSocket } from "./lib/devices/net_socket.ts";
 
 // ------------------------------------------------------------------ the launchers
 export { guestDeviceHost, Launcher } from "./lib/boot/launcher.ts";
@@ -94,8 +98,8 @@ export type { BareResult } from "./lib/boot/bare.ts";
 export { isElf, loadElf, parseElf } from "./lib/boot/elf.ts";
 export type { ElfImage, ElfSegment } from "./lib/boot/elf.ts";
 export { BootError } from "./lib/boot/errors.ts";
-export { parseLauncherArgs, USAGE } from "./lib/boot/cmdline.ts";
-export type { LauncherArgs } from "./lib/boot/cmdline.ts";
+export { parseLauncherArgs, parseNetArg, USAGE } from "./lib/boot/cmdline.ts";
+export type { LauncherArgs, NetArg } from "./lib/boot/cmdline.ts";
 export { COM1, Uart16550 } from "./lib/boot/uart.ts";
 export { CONSOLE_LOG_BYTES, ConsoleLog, ConsoleReader } from "./lib/boot/console_log.ts";
 

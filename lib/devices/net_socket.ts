@@ -92,6 +92,7 @@ export class NetSocket implements NetBackend {
     return `socket ${this.mode} ${this.portNumber}`;
   }
 
+  /** Take `s` as the link. */
   private attach(s: net.Socket): void {
     this.sock = s;
     s.setNoDelay(true);
@@ -100,6 +101,7 @@ export class NetSocket implements NetBackend {
     s.on("close", () => this.down("peer closed the link"));
   }
 
+  /** The link is gone: keep the first reason. */
   private down(why: string): void {
     if (this.error === "") this.error = why;
     this.sock?.destroy();
