@@ -125,6 +125,34 @@ describe("a Linux 4.9 lguest guest (LGUEST_TS_GUEST_DIR)", () => {
     assert.doesNotMatch(r.err, /Appendix B/);
   });
 
+  it("--net=responder: Linux's virtio-net is eth0 with our MAC, and ping 10.0.2.2 answers", {
+    skip,
+    timeout: 600_000,
+  }, () => {
+    const r = repl([
+      "--run",
+      "--net=responder",
+      initrd(),
+      "64",
+      join(DIR, "bzImage"),
+      "rdinit=/bin/busybox",
+      "--",
+      "sh",
+      "-c",
+      `"/bin/busybox --install -s /bin; mount -t sysfs s /sys; mount -t devtmpfs d /dev; ` +
+      `exec >/dev/hvc1 2>&1; ifconfig eth0 10.0.2.15 netmask 255.255.255.0 up; ifconfig eth0; ` +
+      `ping -c 3 10.0.2.2; echo ping status $?; poweroff -f"`,
+    ]);
+    assert.equal(r.status, 0, r.err);
+    assert.match(r.out, /virtio-pci 0000:00:02\.0: enabling device/);
+    assert.match(r.out, /eth0 +Link encap:Ethernet +HWaddr 52:54:00:12:34:56/);
+    for (const seq of [0, 1, 2]) {
+      assert.match(r.out, new RegExp(`64 bytes from 10\\.0\\.2\\.2: seq=${seq} ttl=64`));
+    }
+    assert.match(r.out, /3 packets transmitted, 3 packets received, 0% packet loss/);
+    assert.match(r.out, /ping status 0\r?\n/);
+  });
+
   it("the REPL says the Appendix B line too, after the run that shows it", {
     skip,
     timeout: 600_000,
