@@ -1465,16 +1465,13 @@ export class CPU {
         }
         return this.uncut() ? SLICE_CUT : Exit.Budget;
       } catch (e) {
-        if (e !== CPU_EXIT) throw e;
+        if (e !== CPU_EXIT) {
+          this.abandonSlice();
+          throw e;
+        }
         const code = this.exitKind;
         this.exitKind = Exit.Exception;
-        if (this.curBlock !== null) {
-          // A fault inside a translated block: count the instructions it retired before.
-          const k = this.curBlock.eips.indexOf(this.instrStart);
-          if (k >= 0) this.sliceLeft -= k - this.blockDone;
-          this.blockDone = 0;
-          this.curBlock = null;
-        }
+        this.countBlockBeforeFault();
         if (this.retire) this.sliceLeft--;
         else this.eip = this.instrStart;
         this.fetchLimit = 0x7fffffff;
@@ -1576,6 +1573,33 @@ export class CPU {
   }
 
   /** Undo a slice cut: restore the real remaining budget. True if there was one. */
+  /** A fault inside a translated block: count the instructions it retired before the faulting one. */
+  private countBlockBeforeFault(): void {
+    if (this.curBlock === null) return;
+    const k = this.curBlock.eips.indexOf(this.instrStart);
+    if (k >= 0) this.sliceLeft -= k - this.blockDone;
+    this.blockDone = 0;
+    this.curBlock = null;
+  }
+
+  /**
+   * Something other than the CPU threw through an instruction (a host hook:
+   * the host killing its guest inside a page fault or a port write). Leave the
+   * machine as a fault would, at the instruction it happened in, not retired —
+   * with the retired count committed — whether that instruction ran in a
+   * translated block or in the interpreter, so the two agree on EIP and on
+   * virtual time.
+   */
+  private abandonSlice(): void {
+    this.countBlockBeforeFault();
+    this.uncut();
+    this.eip = this.instrStart;
+    this.fetchLimit = 0x7fffffff;
+    this.pfx = 0;
+    this.icountBase += this.sliceBudget - this.sliceLeft;
+    this.sliceBudget = this.sliceLeft = 0;
+  }
+
   private uncut(): boolean {
     if (this.sliceCut < 0) return false;
     this.sliceLeft = this.sliceCut + this.sliceLeft;
