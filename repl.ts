@@ -245,6 +245,7 @@ function launch(
     block: args.block ? readFile(args.block) : undefined,
     rngSeed: args.rngSeed,
     net: args.net ? netBackend(args.net) : undefined,
+    netMac: args.net?.mac,
     deviceOrder: args.deviceOrder,
     consoleInput: args.input ? readFile(args.input) : undefined,
     cmdline: args.kernelArgs.join(" "),
@@ -363,9 +364,11 @@ async function runLguest(args: LauncherArgs, kernel: Uint8Array): Promise<number
   const tty = script === undefined && args.input === undefined && process.stdin.isTTY === true;
   const keys = tty ? new GuestKeys(l, (key) => (escaped = key)) : null;
   // Live: an idle guest waits in real time for its clock event (up to 50 ms at a
-  // time) or a key, rather than racing through virtual time.
+  // time) or a key, rather than racing through virtual time. So does a guest on a
+  // socket link: its peer's frames come in real time.
+  const live = keys !== null || l.net?.backend instanceof NetSocket;
   let idleNs = -1;
-  if (keys) {
+  if (live) {
     g.onIdle = () => {
       idleNs = g.timerDeadline >= 0 ? g.timerDeadline - g.nowNs() : 50e6;
       g.requestStop();
@@ -375,7 +378,7 @@ async function runLguest(args: LauncherArgs, kernel: Uint8Array): Promise<number
   let stop;
   try {
     for (;;) {
-      const most = keys ? 1 << 20 : RUN_SLICE;
+      const most = live ? 1 << 20 : RUN_SLICE;
       const slice = args.maxInsns > 0 ? Math.min(most, args.maxInsns - g.cpu.icount) : most;
       if (slice <= 0) {
         stop = "limit";
@@ -387,7 +390,7 @@ async function runLguest(args: LauncherArgs, kernel: Uint8Array): Promise<number
         st.clear();
         process.stderr.write(`[lguest: ${note}]${keys ? "\r" : ""}\n`);
       }
-      const waiting = keys !== null && (stop === "stop" || stop === "halted");
+      const waiting = live && (stop === "stop" || stop === "halted");
       if (stop !== "budget" && !waiting) break;
       if (st.stopped || escaped) {
         stop = "interrupted";
@@ -401,7 +404,8 @@ async function runLguest(args: LauncherArgs, kernel: Uint8Array): Promise<number
         })
       );
       if (waiting) {
-        await keys!.wait(stop === "halted" ? 1000 : Math.min(50, idleNs / 1e6));
+        const ms = stop === "halted" ? 1000 : Math.min(50, idleNs / 1e6);
+        await (keys ? keys.wait(ms) : new Promise((r) => setTimeout(r, ms)));
         idleNs = -1;
         if (escaped) {
           stop = "interrupted";

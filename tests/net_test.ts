@@ -245,12 +245,21 @@ describe("--net and the launcher", () => {
       port: 5555,
     });
     assert.deepEqual(parseNetArg("socket,connect=1"), { kind: "socket", mode: "connect", port: 1 });
+    assert.deepEqual(parseNetArg("socket,connect=9,mac=52:54:00:12:34:57"), {
+      kind: "socket",
+      mode: "connect",
+      port: 9,
+      mac: [0x52, 0x54, 0, 0x12, 0x34, 0x57],
+    });
+    assert.deepEqual(parseNetArg("responder,mac=02:00:00:00:00:0a").mac, [2, 0, 0, 0, 0, 10]);
+    assert.throws(() => parseNetArg("responder,mac=01:00:00:00:00:00"), /multicast/);
+    assert.throws(() => parseNetArg("responder,mac=52:54"), /bad MAC '52:54'/);
     for (
       const bad of ["", "tap", "socket", "socket,listen=0", "socket,listen=70000", "socket,x=1"]
     ) {
       assert.throws(
         () => parseNetArg(bad),
-        /^BootError: --net must be responder, socket,listen=PORT/,
+        /^BootError: --net must be responder, socket,listen=PORT[^\n]*$/,
       );
     }
     assert.deepEqual(
@@ -276,7 +285,15 @@ describe("--net and the launcher", () => {
       "virtio net",
     ]);
     assert.equal(l.functions[3].device, l.net);
-    const d = new Launcher({ memMiB: 16, kernel, net: new NetResponder(), rngSeed: 1 });
+    assert.deepEqual([...l.net!.mac], [...DEFAULT_MAC]);
+    const d = new Launcher({
+      memMiB: 16,
+      kernel,
+      net: new NetResponder(),
+      netMac: [2, 0, 0, 0, 0, 9],
+      rngSeed: 1,
+    });
+    assert.deepEqual([...d.net!.mac], [2, 0, 0, 0, 0, 9]);
     assert.deepEqual(d.functions.map((f) => f.device.name), [
       "virtio console",
       "virtio rng",

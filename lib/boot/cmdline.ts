@@ -56,24 +56,31 @@ export interface LauncherArgs {
   version: boolean;
 }
 
-/** A parsed `--net=` argument. */
+/** A parsed `--net=` argument (`mac`: the card's MAC, when given). */
 export type NetArg =
-  | { kind: "responder" }
-  | { kind: "socket"; mode: "listen" | "connect"; port: number };
+  | { kind: "responder"; mac?: number[] }
+  | { kind: "socket"; mode: "listen" | "connect"; port: number; mac?: number[] };
 
 /** Parse the value of `--net=`; throws a one-line {@link BootError} when it is bad. */
 export function parseNetArg(v: string): NetArg {
-  if (v === "responder") return { kind: "responder" };
-  const m = /^socket,(listen|connect)=(\d{1,5})$/.exec(v);
-  if (m) {
-    const port = Number(m[2]);
-    if (port >= 1 && port <= 65535) {
-      return { kind: "socket", mode: m[1] as "listen" | "connect", port };
-    }
+  const bad = (why: string) =>
+    new BootError(
+      `--net must be responder, socket,listen=PORT or socket,connect=PORT (PORT 1-65535), ` +
+        `each with an optional ,mac=XX:XX:XX:XX:XX:XX: ${why} in '${v}'`,
+    );
+  const m = /^(responder|socket,(listen|connect)=(\d{1,5}))(?:,mac=([^,]*))?$/.exec(v);
+  if (!m) throw bad("not one of those");
+  let mac: number[] | undefined;
+  if (m[4] !== undefined) {
+    if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(m[4])) throw bad(`bad MAC '${m[4]}'`);
+    mac = m[4].split(":").map((h) => parseInt(h, 16));
+    if ((mac[0] & 1) !== 0) throw bad(`MAC '${m[4]}' is a multicast address`);
   }
-  throw new BootError(
-    `--net must be responder, socket,listen=PORT or socket,connect=PORT (PORT 1-65535), not '${v}'`,
-  );
+  if (m[1] === "responder") return mac ? { kind: "responder", mac } : { kind: "responder" };
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) throw bad(`port ${m[3]} out of range`);
+  const mode = m[2] as "listen" | "connect";
+  return mac ? { kind: "socket", mode, port, mac } : { kind: "socket", mode, port };
 }
 
 /** The usage text. */
@@ -93,7 +100,8 @@ options (before the memory size, or right after the kernel file):
   --rng[=SEED]         a virtio entropy device (seeded, so runs stay deterministic)
   --net=BACKEND        a virtio network card: responder (a gateway 10.0.2.2 on
                        10.0.2.0/24 answering ARP and ping), or socket,listen=PORT /
-                       socket,connect=PORT (frames to another lguest.ts on 127.0.0.1)
+                       socket,connect=PORT (frames to another lguest.ts on 127.0.0.1);
+                       ,mac=XX:XX:XX:XX:XX:XX sets the card's MAC (52:54:00:12:34:56)
   --input=FILE         FILE's bytes are the console's input, handed to the guest's
                        receive buffers as it posts them
   --console-input=FILE text typed into the guest's console, a line at a time, each when

@@ -96,6 +96,8 @@ export interface LaunchOptions {
    * responder (net_responder.ts) or a socket link (net_socket.ts).
    */
   net?: NetBackend;
+  /** The network card's MAC (6 bytes; 52:54:00:12:34:56 when not given). */
+  netMac?: number[];
   /**
    * The order of the devices after the console, slot 2 onward, as their
    * options came (lguest's launcher plugs them in option order); devices not
@@ -225,7 +227,7 @@ export class Launcher {
     for (const d of order) {
       if (d === "block" && o.block) plug(this.block = new VirtioBlock(host, o.block));
       if (d === "rng" && o.rngSeed !== undefined) plug(this.rng = new VirtioRng(host, o.rngSeed));
-      if (d === "net" && o.net) plug(this.net = new VirtioNet(host, o.net));
+      if (d === "net" && o.net) plug(this.net = new VirtioNet(host, o.net, o.netMac));
     }
     const bus = this.guest.cpu.bus;
     bus.registerPorts(0xcf8, 8, this.pci);
