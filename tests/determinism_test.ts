@@ -20,24 +20,12 @@
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Launcher } from "../lib/boot/launcher.ts";
-import { buildFuzzGuest, type FuzzKind } from "../lib/debug/fuzz_guest.ts";
-
-function boot(seed: number, kind: FuzzKind): Launcher {
-  const fg = buildFuzzGuest(seed, kind);
-  return new Launcher({
-    memMiB: fg.memMiB,
-    kernel: fg.elf,
-    kernelName: `fuzz-${kind}-${seed}`,
-    hostPages: fg.hostPages,
-    pae: fg.pae,
-    pagetables: fg.pagetables,
-  });
-}
+import { fuzzLauncher } from "../lib/debug/fuzz.ts";
+import type { FuzzKind } from "../lib/debug/fuzz_guest.ts";
 
 /** Run to `insns` in slices of `slice`; the state a deterministic run must reproduce. */
 function runSliced(seed: number, kind: FuzzKind, insns: number, slice: number, jit = true) {
-  const l = boot(seed, kind);
+  const l = fuzzLauncher(seed, kind);
   const g = l.guest, cpu = g.cpu;
   cpu.jit = jit;
   let stop = "budget";

@@ -18,7 +18,7 @@
 
 import { Launcher } from "../boot/launcher.ts";
 import { auditHost } from "../lguest/audit.ts";
-import { buildFuzzGuest, type FuzzKind } from "./fuzz_guest.ts";
+import { buildFuzzGuest, type FuzzGuest, type FuzzKind } from "./fuzz_guest.ts";
 
 export type { FuzzKind } from "./fuzz_guest.ts";
 /** Both page-table geometries. */
@@ -109,12 +109,17 @@ export function replayCommand(seed: number, kind: FuzzKind, o: FuzzOptions = {})
   return `deno task fuzz --seed ${seed} --kind ${kind} --insns ${insns}${cap}`;
 }
 
-/** Run seed `seed` of kind `kind` under the host, auditing as it goes. */
-export function fuzzOne(seed: number, kind: FuzzKind, options: FuzzOptions = {}): FuzzRun {
-  const o = { ...DEFAULTS, ...options };
-  const t0 = performance.now();
-  const fg = buildFuzzGuest(seed, kind);
-  const l = new Launcher({
+/**
+ * The machine seed `seed` of kind `kind` runs on: its guest loaded by the
+ * launcher, with the fuzz disk and an entropy device seeded by the seed.
+ */
+export function fuzzLauncher(
+  seed: number,
+  kind: FuzzKind,
+  outputBytes: number = DEFAULTS.outputCap,
+  fg: FuzzGuest = buildFuzzGuest(seed, kind),
+): Launcher {
+  return new Launcher({
     memMiB: fg.memMiB,
     kernel: fg.elf,
     kernelName: `fuzz-${kind}-${seed}`,
@@ -123,8 +128,16 @@ export function fuzzOne(seed: number, kind: FuzzKind, options: FuzzOptions = {})
     pagetables: fg.pagetables,
     block: new Uint8Array(FUZZ_DISK_BYTES),
     rngSeed: seed,
-    outputBytes: o.outputCap,
+    outputBytes,
   });
+}
+
+/** Run seed `seed` of kind `kind` under the host, auditing as it goes. */
+export function fuzzOne(seed: number, kind: FuzzKind, options: FuzzOptions = {}): FuzzRun {
+  const o = { ...DEFAULTS, ...options };
+  const t0 = performance.now();
+  const fg = buildFuzzGuest(seed, kind);
+  const l = fuzzLauncher(seed, kind, o.outputCap, fg);
   const g = l.guest, cpu = g.cpu;
   cpu.jit = o.jit;
   let ending: FuzzEnding = "budget", reason = "", audits = 0;
