@@ -29,6 +29,7 @@
  */
 
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { openDisk } from "./lib/boot/disk_file.ts";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import * as readline from "node:readline";
@@ -242,7 +243,7 @@ function launch(
     kernelName: args.kernel,
     initrd: args.initrd ? readFile(args.initrd) : undefined,
     initrdName: args.initrd,
-    block: args.block ? readFile(args.block) : undefined,
+    block: args.blocks.map((b) => openDisk(b.path, b.readOnly)),
     rngSeed: args.rngSeed,
     net: args.net ? netBackend(args.net) : undefined,
     netMac: args.net?.mac,

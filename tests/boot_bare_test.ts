@@ -95,14 +95,22 @@ describe("launcher command line", () => {
     assert.deepEqual(a.kernelArgs, ["console=hvc0", "--x"]);
   });
 
-  it("takes the devices: --block=FILE and --rng[=SEED]", () => {
-    const a = parseLauncherArgs(["--block=disk.img", "--rng", "16", "k"]);
-    assert.equal(a.block, "disk.img");
-    assert.equal(a.rngSeed, 1);
-    assert.equal(parseLauncherArgs(["16", "k", "--rng=77"]).rngSeed, 77);
+  it("takes the devices: --block=FILE[,ro] (repeatable) and --rng[=seed:N]", () => {
+    const a = parseLauncherArgs(["--block=disk.img", "--rng", "16", "k", "--block=b.img,ro"]);
+    assert.deepEqual(a.blocks, [
+      { path: "disk.img", readOnly: false },
+      { path: "b.img", readOnly: true },
+    ]);
+    assert.deepEqual(a.deviceOrder, ["block", "rng", "block"]);
+    assert.equal(a.rngSeed, "host", "--rng alone: the host's randomness");
+    assert.equal(parseLauncherArgs(["16", "k", "--rng=seed:77"]).rngSeed, 77);
+    assert.equal(parseLauncherArgs(["16", "k", "--rng=seed:0"]).rngSeed, 0);
     assert.equal(parseLauncherArgs(["16", "k"]).rngSeed, undefined);
     assert.equal(parseLauncherArgs(["--input=in.txt", "16", "k"]).input, "in.txt");
-    assert.throws(() => parseLauncherArgs(["--rng=x", "16", "k"]), /--rng=SEED needs a number/);
+    for (const bad of ["--rng=x", "--rng=77", "--rng=seed:", "--rng=seed:-1", "--rng=seed:2x"]) {
+      assert.throws(() => parseLauncherArgs([bad, "16", "k"]), /--rng takes seed:N/, bad);
+    }
+    assert.throws(() => parseLauncherArgs(["--block=,ro", "16", "k"]), /--block needs a file/);
   });
 
   it("gives one-line errors for bad input", () => {

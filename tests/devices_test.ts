@@ -21,17 +21,22 @@ import { REG, STATUS, type VirtioDevice, VirtioPciFunction } from "../lib/device
 import { EMERG_WR_OFFSET, VirtioConsole } from "../lib/devices/virtio_console.ts";
 import {
   SEG_MAX,
+  VIRTIO_BLK_F_RO,
   VIRTIO_BLK_S_IOERR,
   VIRTIO_BLK_S_OK,
   VIRTIO_BLK_S_UNSUPP,
+  VIRTIO_BLK_T_FLUSH,
   VIRTIO_BLK_T_GET_ID,
   VIRTIO_BLK_T_IN,
   VIRTIO_BLK_T_OUT,
   VirtioBlock,
 } from "../lib/devices/virtio_blk.ts";
-import { VirtioRng } from "../lib/devices/virtio_rng.ts";
+import { seededBytes, VirtioRng } from "../lib/devices/virtio_rng.ts";
 import { Launcher } from "../lib/boot/launcher.ts";
-import { readFileSync } from "node:fs";
+import { openDisk } from "../lib/boot/disk_file.ts";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const DESC = 0x1000, AVAIL = 0x2000, USED = 0x3000, N = 8;
 
@@ -385,6 +390,112 @@ describe("virtio block and entropy devices", () => {
     assert.deepEqual(m.host.failures, ["virtio block: status byte outside guest RAM"]);
   });
 
+  it("block: read-only disks offer VIRTIO_BLK_F_RO and answer writes with IOERR", () => {
+    const disk = new Uint8Array(2 * 512).fill(3);
+    const { m, fn } = live((h) => new VirtioBlock(h, { bytes: disk, readOnly: true }));
+    fn.barWrite(REG.deviceFeatureSelect, 0, 4);
+    assert.equal(fn.barRead(REG.deviceFeature, 4) & (1 << VIRTIO_BLK_F_RO), 1 << VIRTIO_BLK_F_RO);
+    const wr = request(m, 0, VIRTIO_BLK_T_OUT, 1, 1, [9, 9]);
+    fn.barWrite(REG.notify, 0, 2);
+    assert.equal(m.bytes[wr], VIRTIO_BLK_S_IOERR);
+    assert.deepEqual([...disk.subarray(512, 514)], [3, 3], "the disk is unchanged");
+    const rd = request(m, 3, VIRTIO_BLK_T_IN, 1, 3);
+    fn.barWrite(REG.notify, 0, 2);
+    assert.deepEqual([...m.bytes.subarray(rd, rd + 3)], [3, 3, VIRTIO_BLK_S_OK], "reads work");
+    const rw = live((h) => new VirtioBlock(h, new Uint8Array(512)));
+    rw.fn.barWrite(REG.deviceFeatureSelect, 0, 4);
+    assert.equal(rw.fn.barRead(REG.deviceFeature, 4) & (1 << VIRTIO_BLK_F_RO), 0);
+  });
+
+  it("block: writes go through to the backing store, FLUSH flushes it, its errors are IOERR", () => {
+    const calls: string[] = [];
+    let broken = false;
+    const bytes = new Uint8Array(4 * 512);
+    const { m, fn, dev } = live((h) =>
+      new VirtioBlock(h, {
+        bytes,
+        write: (off, data) => {
+          if (broken) throw new Error("disk full");
+          calls.push(`write ${off} ${[...data]}`);
+        },
+        flush: () => calls.push("flush"),
+      })
+    );
+    request(m, 0, VIRTIO_BLK_T_OUT, 2, 1, [4, 5, 6]);
+    fn.barWrite(REG.notify, 0, 2);
+    const fl = request(m, 3, VIRTIO_BLK_T_FLUSH, 0, 1);
+    fn.barWrite(REG.notify, 0, 2);
+    assert.deepEqual(calls, ["write 1024 4,5,6", "flush"]);
+    assert.equal(m.bytes[fl], VIRTIO_BLK_S_OK);
+    broken = true;
+    const wr = request(m, 5, VIRTIO_BLK_T_OUT, 3, 1, [7]);
+    fn.barWrite(REG.notify, 0, 2);
+    assert.equal(m.bytes[wr], VIRTIO_BLK_S_IOERR);
+    assert.equal(dev.storeError, "disk full");
+    assert.deepEqual(m.host.failures, [], "the host's trouble is not the driver's");
+  });
+
+  it("block: a disk file holds each write as soon as it is made", () => {
+    const dir = mkdtempSync(join(tmpdir(), "blk-"));
+    try {
+      const path = join(dir, "disk.img");
+      writeFileSync(path, new Uint8Array(2 * 512).fill(1));
+      const { m, fn } = live((h) => new VirtioBlock(h, openDisk(path, false)));
+      request(m, 0, VIRTIO_BLK_T_OUT, 1, 1, [0xca, 0xfe]);
+      fn.barWrite(REG.notify, 0, 2);
+      const file = readFileSync(path);
+      assert.deepEqual([...file.subarray(510, 516)], [1, 1, 0xca, 0xfe, 1, 1]);
+      assert.equal(file.length, 1024);
+      const ro = live((h) => new VirtioBlock(h, openDisk(path, true)));
+      request(ro.m, 0, VIRTIO_BLK_T_OUT, 0, 1, [0]);
+      ro.fn.barWrite(REG.notify, 0, 2);
+      assert.equal(readFileSync(path)[0], 1, ",ro leaves the file alone");
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  it("block: bad disk files get one-line errors", () => {
+    const dir = mkdtempSync(join(tmpdir(), "blk-"));
+    try {
+      writeFileSync(join(dir, "odd.img"), new Uint8Array(1000));
+      writeFileSync(join(dir, "empty.img"), new Uint8Array(0));
+      mkdirSync(join(dir, "sub"));
+      const cases: [string, RegExp][] = [
+        ["missing.img", /missing\.img: no such file$/],
+        ["odd.img", /odd\.img: 1000 bytes, not a whole number of 512-byte sectors$/],
+        ["empty.img", /empty\.img: 0 bytes, not a whole number/],
+        ["sub", /sub: is a directory$/],
+      ];
+      for (const [name, re] of cases) {
+        assert.throws(() => openDisk(join(dir, name), false), (e: Error) => {
+          assert.match(e.message, re);
+          assert.doesNotMatch(e.message, /\n/);
+          return true;
+        });
+      }
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  it("rng: --rng draws from the host, seed:N from the generator tests can rerun", () => {
+    const fill = (seed: number | "host") => {
+      const { m, fn } = live((h) => new VirtioRng(h, seed));
+      desc(m, DESC, 0, 0x8000, 32, VRING_DESC_F_WRITE);
+      offer(m, 0);
+      fn.barWrite(REG.notify, 0, 2);
+      assert.equal(m.dv.getUint32(USED + 8, true), 32);
+      return [...m.bytes.subarray(0x8000, 0x8020)];
+    };
+    const want = new Uint8Array(32);
+    seededBytes(42)(want);
+    assert.deepEqual(fill(42), [...want]);
+    const a = fill("host"), b = fill("host");
+    assert.notDeepEqual(a, b, "two host draws of 32 bytes differ");
+    assert.notDeepEqual(a, [...want]);
+  });
+
   it("rng: fills the buffers from its seed, deterministically", () => {
     const fill = (seed: number) => {
       const { m, dev, fn } = live((h) => new VirtioRng(h, seed));
@@ -423,5 +534,25 @@ describe("virtio block and entropy devices", () => {
     assert.equal(cfg(4, 0), 0xffffffff, "slot 4 is empty");
     assert.equal(l.block!.capacity, 2);
     assert.equal(l.functions.length, 3);
+  });
+
+  it("the launcher plugs one block device per disk, in option order", () => {
+    const kernel = readFileSync(new URL("../examples/lguest/hello.elf", import.meta.url));
+    const l = new Launcher({
+      memMiB: 16,
+      kernel: new Uint8Array(kernel),
+      block: [new Uint8Array(1024), { bytes: new Uint8Array(2048), readOnly: true }],
+      rngSeed: 5,
+      deviceOrder: ["block", "rng", "block"],
+    });
+    assert.deepEqual(l.functions.map((f) => f.device.name), [
+      "virtio console",
+      "virtio block",
+      "virtio rng",
+      "virtio block",
+    ]);
+    assert.deepEqual(l.blocks.map((b) => b.capacity), [2, 4]);
+    assert.equal(l.block, l.blocks[0]);
+    assert.equal(l.blocks[1].store.readOnly, true);
   });
 });

@@ -99,7 +99,7 @@ describe("repl.ts from the command line", () => {
       "--run",
       `--input=${join(dir, "in.txt")}`,
       `--block=${join(dir, "disk.img")}`,
-      "--rng=9",
+      "--rng=seed:9",
       "16",
       "examples/lguest/virtio.elf",
     ]);

@@ -26,10 +26,10 @@ export interface LauncherArgs {
   run: boolean;
   /** Initial ramdisk path. */
   initrd?: string;
-  /** Disk image for a virtio block device (--block=FILE). */
-  block?: string;
-  /** Seed of a virtio entropy device (--rng[=SEED]). */
-  rngSeed?: number;
+  /** Disk images for virtio block devices, in option order (--block=FILE[,ro], repeatable). */
+  blocks: { path: string; readOnly: boolean }[];
+  /** A virtio entropy device: the host's randomness (--rng) or a seeded generator (--rng=seed:N). */
+  rngSeed?: number | "host";
   /** A virtio network card (--net=responder | socket,listen=PORT | socket,connect=PORT). */
   net?: NetArg;
   /** The devices after the console in the order their options came. */
@@ -95,9 +95,12 @@ options (before the memory size, or right after the kernel file):
                        1 for anything else (a panic: its text is the reason); on a
                        terminal the guest owns it (keys to its console; Ctrl-] ends)
   --initrd=FILE        initial ramdisk, placed at the top of guest RAM
-  --block=FILE         a virtio block device on FILE's contents (the guest's writes
-                       stay in memory: the file is not changed)
-  --rng[=SEED]         a virtio entropy device (seeded, so runs stay deterministic)
+  --block=FILE[,ro]    a virtio block device on FILE (a multiple of 512 bytes); the
+                       guest's writes go through to the file as they are made; ,ro:
+                       read-only (VIRTIO_BLK_F_RO, writes get IOERR); repeatable,
+                       one device per option, in option order
+  --rng[=seed:N]       a virtio entropy device: the host's randomness, or with seed:N
+                       a seeded generator, so runs stay deterministic
   --net=BACKEND        a virtio network card: responder (a gateway 10.0.2.2 on
                        10.0.2.0/24 answering ARP and ping), or socket,listen=PORT /
                        socket,connect=PORT (frames to another lguest.ts on 127.0.0.1);
@@ -135,6 +138,7 @@ export function parseLauncherArgs(argv: string[]): LauncherArgs {
     interactive: false,
     pae: false,
     deviceOrder: [],
+    blocks: [],
   };
   let i = 0;
   const option = (w: string): boolean => {
@@ -166,10 +170,15 @@ export function parseLauncherArgs(argv: string[]): LauncherArgs {
       case "--initrd":
         a.initrd = need();
         return true;
-      case "--block":
-        a.block = need();
+      case "--block": {
+        const v = need();
+        const ro = v.endsWith(",ro");
+        const path = ro ? v.slice(0, -3) : v;
+        if (path === "") throw new BootError(`--block needs a file: --block=FILE[,ro]`);
+        a.blocks.push({ path, readOnly: ro });
         a.deviceOrder.push("block");
         return true;
+      }
       case "--net":
         a.net = parseNetArg(need());
         a.deviceOrder.push("net");
@@ -178,9 +187,15 @@ export function parseLauncherArgs(argv: string[]): LauncherArgs {
         a.input = need();
         return true;
       case "--rng": {
-        const v = value === undefined ? 1 : Number(value);
-        if (!Number.isSafeInteger(v) || v < 0 || v > 0xffffffff) {
-          throw new BootError(`--rng=SEED needs a number up to 2^32-1, not '${value}'`);
+        const v = value === undefined
+          ? "host"
+          : value.startsWith("seed:")
+          ? Number(value.slice(5))
+          : NaN;
+        if (
+          v !== "host" && (!Number.isSafeInteger(v) || v < 0 || v > 0xffffffff || value === "seed:")
+        ) {
+          throw new BootError(`--rng takes seed:N, N a number up to 2^32-1, not '${value}'`);
         }
         a.rngSeed = v;
         a.deviceOrder.push("rng");

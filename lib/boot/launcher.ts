@@ -47,7 +47,7 @@ import type { DeviceHost } from "../devices/host.ts";
 import { PciBus } from "../devices/pci.ts";
 import { type VirtioDevice, VirtioPciFunction } from "../devices/virtio_pci.ts";
 import { VirtioConsole } from "../devices/virtio_console.ts";
-import { VirtioBlock } from "../devices/virtio_blk.ts";
+import { type BlockDisk, VirtioBlock } from "../devices/virtio_blk.ts";
 import { VirtioRng } from "../devices/virtio_rng.ts";
 import { VirtioNet } from "../devices/virtio_net.ts";
 import type { NetBackend } from "../devices/net_backend.ts";
@@ -82,15 +82,17 @@ export interface LaunchOptions {
    */
   pae?: boolean;
   /**
-   * A disk for a virtio block device (slot 2 when given): its bytes, which
-   * the guest's writes change in place (`--block=FILE`).
+   * Disks for virtio block devices (slot 2 on, one per disk, in this order):
+   * bytes the guest's writes change in place, or a {@link BlockDisk} whose
+   * writes also go to its file and which may be read-only (`--block=FILE[,ro]`).
    */
-  block?: Uint8Array;
+  block?: Uint8Array | BlockDisk | (Uint8Array | BlockDisk)[];
   /**
    * A virtio entropy device in the next free slot, its bytes drawn from this
-   * seed (`--rng`; deterministic, unlike lguest's /dev/urandom).
+   * seed's generator (`--rng=seed:N`; deterministic, unlike lguest's
+   * /dev/urandom) or from the host's randomness ("host", `--rng`).
    */
-  rngSeed?: number;
+  rngSeed?: number | "host";
   /**
    * A virtio network card on this packet backend (`--net=…`): the built-in
    * responder (net_responder.ts) or a socket link (net_socket.ts).
@@ -101,7 +103,7 @@ export interface LaunchOptions {
   /**
    * The order of the devices after the console, slot 2 onward, as their
    * options came (lguest's launcher plugs them in option order); devices not
-   * named follow in the order block, rng, net.
+   * named follow in the order block, rng, net. "block" once per disk.
    */
   deviceOrder?: ("block" | "rng" | "net")[];
   /** Bytes for the console's input (its receive queue), held until the driver posts buffers. */
@@ -156,8 +158,10 @@ export class Launcher {
   readonly console: VirtioConsole;
   /** Its PCI function (config space and BAR0). */
   readonly consolePci: VirtioPciFunction;
-  /** The virtio block device, when a disk was given. */
+  /** The (first) virtio block device, when a disk was given. */
   readonly block: VirtioBlock | null = null;
+  /** Every virtio block device, in slot order. */
+  readonly blocks: VirtioBlock[] = [];
   /** The virtio entropy device, when asked for. */
   readonly rng: VirtioRng | null = null;
   /** The virtio network card, when a backend was given. */
@@ -223,12 +227,25 @@ export class Launcher {
     };
     this.consolePci = plug(this.console);
     if (o.consoleInput) this.console.input(o.consoleInput);
-    const order = [...new Set([...(o.deviceOrder ?? []), "block", "rng", "net"])];
-    for (const d of order) {
-      if (d === "block" && o.block) plug(this.block = new VirtioBlock(host, o.block));
-      if (d === "rng" && o.rngSeed !== undefined) plug(this.rng = new VirtioRng(host, o.rngSeed));
-      if (d === "net" && o.net) plug(this.net = new VirtioNet(host, o.net, o.netMac));
+    const disks = o.block === undefined ? [] : Array.isArray(o.block) ? o.block : [o.block];
+    const order = [...(o.deviceOrder ?? [])];
+    for (const d of ["block", "rng", "net"] as const) {
+      const want = d === "block" ? disks.length : 1;
+      while (order.filter((x) => x === d).length < want) order.push(d);
     }
+    for (const d of order) {
+      const disk = d === "block" ? disks[this.blocks.length] : undefined;
+      if (disk) {
+        const b = new VirtioBlock(host, disk);
+        this.blocks.push(b);
+        plug(b);
+      }
+      if (d === "rng" && o.rngSeed !== undefined && !this.rng) {
+        plug(this.rng = new VirtioRng(host, o.rngSeed));
+      }
+      if (d === "net" && o.net && !this.net) plug(this.net = new VirtioNet(host, o.net, o.netMac));
+    }
+    this.block = this.blocks[0] ?? null;
     const bus = this.guest.cpu.bus;
     bus.registerPorts(0xcf8, 8, this.pci);
     bus.registerPorts(0x64, 1, I8042_STATUS);
