@@ -18,7 +18,7 @@
  *    the end of the disk is the driver's error (lguest's launcher exits):
  *    IOERR, and noted as a failure. On a read-only disk: IOERR.
  *  - IN (0): read from sector × 512, as much as the buffers hold and the
- *    disk has (a read starting past the end is IOERR); used length 1 + bytes.
+ *    disk has (a read starting at or past the end is IOERR); used length 1 + bytes.
  *  - FLUSH (4): the backing store's flush (fsync), else nothing: OK.
  *  - GET_ID (8): the ID string "lguest.ts" (lguest's launcher treats every
  *    other type as a read, so it returns disk bytes here; this device answers
@@ -161,7 +161,7 @@ export class VirtioBlock extends VirtioDevice {
       let data: Uint8Array = new Uint8Array(0), status = VIRTIO_BLK_S_OK;
       const at = sector * 512;
       if (type === VIRTIO_BLK_T_IN) {
-        if (at > this.disk.length) status = VIRTIO_BLK_S_IOERR;
+        if (at >= this.disk.length && inLen > 1) status = VIRTIO_BLK_S_IOERR;
         else data = this.disk.subarray(at, at + Math.min(inLen - 1, this.disk.length - at));
       } else if (type === VIRTIO_BLK_T_OUT) {
         const bytes = out.subarray(16);
