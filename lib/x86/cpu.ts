@@ -1572,7 +1572,6 @@ export class CPU {
     this.icountBase--;
   }
 
-  /** Undo a slice cut: restore the real remaining budget. True if there was one. */
   /** A fault inside a translated block: count the instructions it retired before the faulting one. */
   private countBlockBeforeFault(): void {
     if (this.curBlock === null) return;
@@ -1600,6 +1599,7 @@ export class CPU {
     this.sliceBudget = this.sliceLeft = 0;
   }
 
+  /** Undo a slice cut: restore the real remaining budget. True if there was one. */
   private uncut(): boolean {
     if (this.sliceCut < 0) return false;
     this.sliceLeft = this.sliceCut + this.sliceLeft;
