@@ -11,11 +11,10 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import process from "node:process";
 import { Launcher } from "../lib/boot/launcher.ts";
 import { ConsoleWatch, endReason } from "../lib/boot/diagnosis.ts";
 import { elf32, X86 } from "../lib/debug/guest_builder.ts";
-import { Pane, pause } from "./tmux_pane.ts";
+import { Pane, pause, replCommand } from "./tmux_pane.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -113,16 +112,8 @@ describe("how a run ends", () => {
     assert.equal(endReason(ok.l), "CRASH: Power down");
   });
 
-  const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
   const repl = (args: string[], input = "") => {
-    const [cmd, argv] = isDeno
-      ? [(globalThis as unknown as { Deno: { execPath(): string } }).Deno.execPath(), [
-        "run",
-        "-A",
-        "repl.ts",
-        ...args,
-      ]]
-      : [process.execPath, ["repl.ts", ...args]];
+    const [cmd, argv] = replCommand(args);
     return spawnSync(cmd, argv, { cwd: ROOT, input, encoding: "utf8", timeout: 60_000 });
   };
 

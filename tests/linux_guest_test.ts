@@ -22,7 +22,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { Pane, pause } from "./tmux_pane.ts";
+import { Pane, pause, replCommand } from "./tmux_pane.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const DIR = process.env.LGUEST_TS_GUEST_DIR ?? "";
@@ -35,18 +35,9 @@ const skip: string | false = DIR === ""
   : false;
 if (skip) console.warn(`linux_guest_test: skipped: ${skip}`);
 
-const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
-
 /** repl.ts with `args` under this runtime. */
 function repl(args: string[], input = "") {
-  const [cmd, argv] = isDeno
-    ? [(globalThis as unknown as { Deno: { execPath(): string } }).Deno.execPath(), [
-      "run",
-      "-A",
-      "repl.ts",
-      ...args,
-    ]]
-    : [process.execPath, ["repl.ts", ...args]];
+  const [cmd, argv] = replCommand(args);
   const r = spawnSync(cmd, argv, { cwd: ROOT, input, encoding: "utf8", timeout: 600_000 });
   return { status: r.status, out: r.stdout ?? "", err: r.stderr ?? "" };
 }
